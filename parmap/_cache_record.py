@@ -1,0 +1,179 @@
+"""The byte format of one cache entry: header, authentication tag, (compressed) pickle.
+
+Layout of a record (all integers big-endian)::
+
+    magic      4 bytes   b"PMCE"
+    format     2 bytes   FORMAT_VERSION
+    codec      1 byte    0 raw, 1 zlib, 2 zstd
+    protocol   1 byte    pickle protocol of the payload
+    tag       32 bytes   HMAC-SHA256(secret, DOMAIN + key + header + payload)
+    payload    the rest  the pickled result, compressed by ``codec``
+
+The tag covers the entry's key, so a payload moved to another key (swapped entries) fails, as
+do truncation, flipped bits, a record written with another secret (a copied or foreign cache)
+and any record forged without the secret. :func:`open_record` checks the magic, the format and
+the tag *before* it decompresses or unpickles anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import pickle
+import struct
+import zlib
+from typing import Any
+
+__all__ = [
+    "CODECS",
+    "FORMAT_VERSION",
+    "BadRecordError",
+    "choose_codec",
+    "make_record",
+    "open_record",
+]
+
+FORMAT_VERSION = 1
+MAGIC = b"PMCE"
+DOMAIN = b"parmap-cache-entry\0"
+PROTOCOL = 5
+_HEADER = struct.Struct(">4sHBB")
+_TAG_SIZE = 32
+CODECS = {"raw": 0, "zlib": 1, "zstd": 2}
+_ZLIB_LEVEL = 6
+_ZSTD_LEVEL = 3
+_MIN_COMPRESS = 128  # smaller payloads are stored raw: the codec header would not pay off
+
+
+class BadRecordError(Exception):
+    """A record that must not be trusted; ``reason`` says why in a few words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def choose_codec(compress: bool | str, /) -> str:
+    """Map the ``compress`` option to a codec name.
+
+    Raises:
+        ValueError: an unknown codec name, or ``"zstd"`` without the zstandard package.
+    """
+    if compress is False:
+        return "raw"
+    if compress is True:
+        return "zstd" if _zstd() is not None else "zlib"
+    if compress in ("zlib", "zstd", "raw"):
+        if compress == "zstd" and _zstd() is None:
+            msg = "`compress='zstd'` needs the zstandard package: pip install zstandard"
+            raise ValueError(msg)
+        return compress
+    msg = f"`compress` must be True, False, 'zlib' or 'zstd', got {compress!r}"
+    raise ValueError(msg)
+
+
+def _zstd() -> Any:
+    try:
+        import zstandard
+    except ImportError:
+        return None
+    return zstandard
+
+
+def dump_result(value: Any, /) -> bytes:
+    """Pickle a result: plain pickle, else cloudpickle (whose output plain pickle loads).
+
+    Raises:
+        pickle.PicklingError: neither can pickle it; the message names the value's type.
+    """
+    try:
+        return pickle.dumps(value, protocol=PROTOCOL)
+    except Exception as first:
+        try:
+            import cloudpickle
+
+            return bytes(cloudpickle.dumps(value, protocol=PROTOCOL))
+        except Exception:
+            msg = f"a result of type {type(value).__qualname__} cannot be pickled: {first}"
+            raise pickle.PicklingError(msg) from first
+
+
+def _compress(codec: str, data: bytes) -> bytes:
+    if codec == "zlib":
+        return zlib.compress(data, _ZLIB_LEVEL)
+    return bytes(_zstd().ZstdCompressor(level=_ZSTD_LEVEL).compress(data))
+
+
+def _decompress(codec_id: int, data: bytes) -> bytes:
+    if codec_id == CODECS["raw"]:
+        return data
+    if codec_id == CODECS["zlib"]:
+        return zlib.decompress(data)
+    if codec_id == CODECS["zstd"]:
+        zstandard = _zstd()
+        if zstandard is None:
+            raise BadRecordError("compressed with zstd, which is not installed here")
+        return bytes(zstandard.ZstdDecompressor().decompress(data))
+    raise BadRecordError(f"unknown codec {codec_id}")
+
+
+def _tag(secret: bytes, key: bytes, header: bytes, payload: bytes) -> bytes:
+    mac = hmac.new(secret, DOMAIN, hashlib.sha256)
+    mac.update(key)
+    mac.update(header)
+    mac.update(payload)
+    return mac.digest()
+
+
+def make_record(secret: bytes, key: bytes, pickled: bytes, /, *, codec: str = "raw") -> bytes:
+    """Build the authenticated record for ``key`` holding the pickle ``pickled``."""
+    payload = pickled
+    if codec != "raw" and len(pickled) >= _MIN_COMPRESS:
+        packed = _compress(codec, pickled)
+        if len(packed) < len(pickled):
+            payload = packed
+        else:
+            codec = "raw"
+    else:
+        codec = "raw"
+    header = _HEADER.pack(MAGIC, FORMAT_VERSION, CODECS[codec], PROTOCOL)
+    return header + _tag(secret, key, header, payload) + payload
+
+
+def check_record(secret: bytes, key: bytes, record: bytes, /) -> tuple[int, bytes]:
+    """Verify a record's header and tag; return ``(codec id, payload)`` without unpickling.
+
+    Raises:
+        BadRecordError: the record is short, foreign, of another format, or fails its tag.
+    """
+    if len(record) < _HEADER.size + _TAG_SIZE:
+        raise BadRecordError(f"truncated ({len(record)} bytes)")
+    header = record[: _HEADER.size]
+    magic, version, codec_id, _protocol = _HEADER.unpack(header)
+    if magic != MAGIC:
+        raise BadRecordError("not a parmap cache record (bad magic)")
+    if version != FORMAT_VERSION:
+        raise BadRecordError(f"format {version}, this parmap reads format {FORMAT_VERSION}")
+    tag = record[_HEADER.size : _HEADER.size + _TAG_SIZE]
+    payload = record[_HEADER.size + _TAG_SIZE :]
+    if not hmac.compare_digest(tag, _tag(secret, key, header, payload)):
+        raise BadRecordError(
+            "authentication failed (tampered, truncated, moved, or written with another secret)"
+        )
+    return codec_id, payload
+
+
+def open_record(secret: bytes, key: bytes, record: bytes, /) -> Any:
+    """Verify a record, then decompress and unpickle its result.
+
+    Raises:
+        BadRecordError: verification failed, or the verified payload does not load here (for
+            example a class that no longer exists).
+    """
+    codec_id, payload = check_record(secret, key, record)
+    try:
+        return pickle.loads(_decompress(codec_id, payload))
+    except BadRecordError:
+        raise
+    except Exception as exc:
+        raise BadRecordError(f"does not load here: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,279 @@
+"""SQLite storage of cache records: one WAL-mode database file per cache directory.
+
+Why SQLite in WAL mode rather than one file per entry or our own segment files:
+
+* **Scale.** A million entries are a million rows in one file (plus its ``-wal`` and ``-shm``
+  companions), not a million inodes in one directory, and no file is ever rewritten whole.
+* **Atomicity without our own temp files.** Each ``put`` is one transaction. SQLite appends the
+  new pages to the write-ahead log and a transaction exists only once its commit frame (with its
+  checksum) is in the log; a process killed mid-write leaves a torn tail that the next opener
+  discards. This is the "write under a temp name, then rename" guarantee, provided per
+  transaction, and it holds for SIGKILL at any instant whatever the ``durable`` setting. There
+  are no temp files of ours to read by mistake or to sweep; SQLite's own journal is the only
+  leftover and it is recovered, never served.
+* **Concurrency.** Runs on one directory (threads or processes) take the write lock in turn
+  (``BEGIN IMMEDIATE`` with a busy timeout); readers never block writers in WAL mode.
+* **Durability is a setting.** ``synchronous=NORMAL`` (default) fsyncs at checkpoints only: an
+  application crash loses nothing committed, a power cut may lose the last transactions but
+  never corrupts. ``durable=True`` uses ``synchronous=FULL``: the log is fsynced at every commit.
+
+A connection belongs to the process that opened it: after a fork the child opens its own
+and never touches (nor closes) the inherited one, whose locks belong to the parent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import sqlite3
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+__all__ = ["DB_NAME", "SCHEMA_VERSION", "Store"]
+
+DB_NAME = "entries.sqlite"
+SCHEMA_VERSION = "1"
+_BUSY_TIMEOUT = 60.0
+_BATCH = 500  # keys per SELECT: well under SQLite's limit on bound parameters
+_TOUCH_GRANULARITY = 60.0  # seconds: a hit rewrites its last-use time at most this often
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS functions (scope BLOB PRIMARY KEY, name TEXT NOT NULL, "
+    "python TEXT NOT NULL, library TEXT NOT NULL, first_used REAL NOT NULL, "
+    "last_used REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS entries (key BLOB PRIMARY KEY, scope BLOB NOT NULL, "
+    "size INTEGER NOT NULL, created REAL NOT NULL, used REAL NOT NULL, record BLOB NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS entries_by_use ON entries(used)",
+    "CREATE INDEX IF NOT EXISTS entries_by_scope ON entries(scope)",
+    "CREATE TABLE IF NOT EXISTS totals (id INTEGER PRIMARY KEY CHECK (id = 0), "
+    "entries INTEGER NOT NULL, bytes INTEGER NOT NULL)",
+    "INSERT OR IGNORE INTO totals VALUES (0, 0, 0)",
+    # Triggers keep the totals exact under concurrent runs, so a size check costs one row read.
+    "CREATE TRIGGER IF NOT EXISTS entries_added AFTER INSERT ON entries BEGIN "
+    "UPDATE totals SET entries = entries + 1, bytes = bytes + NEW.size WHERE id = 0; END",
+    "CREATE TRIGGER IF NOT EXISTS entries_removed AFTER DELETE ON entries BEGIN "
+    "UPDATE totals SET entries = entries - 1, bytes = bytes - OLD.size WHERE id = 0; END",
+    "CREATE TRIGGER IF NOT EXISTS entries_resized AFTER UPDATE OF size ON entries BEGIN "
+    "UPDATE totals SET bytes = bytes + NEW.size - OLD.size WHERE id = 0; END",
+)
+
+_UPSERT = (
+    "INSERT INTO entries (key, scope, size, created, used, record) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT(key) DO UPDATE SET scope = excluded.scope, size = excluded.size, "
+    "created = excluded.created, used = excluded.used, record = excluded.record"
+)
+
+
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
+
+
+class Store:
+    """The database of one cache directory; every method is one short transaction."""
+
+    def __init__(self, directory: pathlib.Path, /, *, durable: bool, create: bool) -> None:
+        """Open (and with ``create``, make) the database in ``directory``.
+
+        Raises:
+            FileNotFoundError: ``create`` is false and there is no cache in ``directory``.
+            sqlite3.Error: the database cannot be opened or is not a parmap cache.
+        """
+        self.path = directory / DB_NAME
+        self._durable = durable
+        if not create and not self.path.exists():
+            msg = f"no parmap cache in {directory} (no {DB_NAME} there)"
+            raise FileNotFoundError(msg)
+        if create:
+            directory.mkdir(parents=True, exist_ok=True)
+        self._pid = -1
+        self._db: sqlite3.Connection | None = None
+        self._inherited: list[sqlite3.Connection] = []
+        self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is not None and self._pid == os.getpid():
+            return self._db
+        if self._db is not None:
+            # Forked: the parent's connection and its locks are not ours. Keep the object alive
+            # so that garbage collection never runs sqlite3_close on it in this process.
+            self._inherited.append(self._db)
+        db = sqlite3.connect(
+            self.path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+        )
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")
+        with self._write(db):
+            for statement in _SCHEMA:
+                db.execute(statement)
+            found = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+            if found is None:
+                self._write_meta(db)
+            elif found[0] != SCHEMA_VERSION:
+                db.close()
+                msg = f"{self.path} has cache schema {found[0]}; this parmap reads {SCHEMA_VERSION}"
+                raise sqlite3.DatabaseError(msg)
+        self._db, self._pid = db, os.getpid()
+        return db
+
+    @staticmethod
+    def _write_meta(db: sqlite3.Connection) -> None:
+        from parmap._version import __version__
+
+        rows = {
+            "schema": SCHEMA_VERSION,
+            "created": repr(time.time()),
+            "created_by": f"parmap {__version__}, python {sys.version.split()[0]}, "
+            f"sqlite {sqlite3.sqlite_version}",
+        }
+        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows.items())
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _write(db: sqlite3.Connection) -> Iterator[None]:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def put(self, rows: Sequence[tuple[bytes, bytes, bytes]], /, *, now: float) -> None:
+        """Store ``(key, scope, record)`` rows in one transaction, replacing older ones."""
+        db = self._connect()
+        with self._write(db):
+            db.executemany(
+                _UPSERT, [(key, scope, len(rec), now, now, rec) for key, scope, rec in rows]
+            )
+
+    def register(self, scope: bytes, name: str, library: str, /, *, now: float) -> None:
+        """Record (or refresh) the function behind ``scope`` for ``info`` and ``prune``."""
+        db = self._connect()
+        python = sys.version.split()[0]
+        with self._write(db):
+            db.execute(
+                "INSERT INTO functions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(scope) DO UPDATE "
+                "SET name = excluded.name, python = excluded.python, "
+                "library = excluded.library, last_used = excluded.last_used",
+                (scope, name, python, library, now, now),
+            )
+
+    def get(self, keys: Sequence[bytes], /) -> dict[bytes, bytes]:
+        """Return the stored records of those ``keys`` that exist (unverified)."""
+        db = self._connect()
+        found: dict[bytes, bytes] = {}
+        for start in range(0, len(keys), _BATCH):
+            batch = keys[start : start + _BATCH]
+            query = f"SELECT key, record FROM entries WHERE key IN ({_marks(len(batch))})"
+            found.update(db.execute(query, batch).fetchall())
+        return found
+
+    def touch(self, keys: Sequence[bytes], /, *, now: float) -> None:
+        """Mark entries as used now (for least-recently-used pruning), coarsely."""
+        db = self._connect()
+        with self._write(db):
+            for start in range(0, len(keys), _BATCH):
+                batch = keys[start : start + _BATCH]
+                db.execute(
+                    f"UPDATE entries SET used = ? WHERE used < ? AND key IN ({_marks(len(batch))})",
+                    (now, now - _TOUCH_GRANULARITY, *batch),
+                )
+
+    def totals(self) -> tuple[int, int]:
+        """Return ``(entries, bytes of records)``."""
+        row = self._connect().execute("SELECT entries, bytes FROM totals").fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def meta(self) -> dict[str, str]:
+        """Return the directory's metadata (schema, creation time, creating versions)."""
+        return dict(self._connect().execute("SELECT name, value FROM meta").fetchall())
+
+    def functions(self) -> list[tuple[Any, ...]]:
+        """Return ``(scope, name, python, library, entries, bytes, last use)`` per function."""
+        return (
+            self._connect()
+            .execute(
+                "SELECT e.scope, coalesce(f.name, '?'), coalesce(f.python, '?'), "
+                "coalesce(f.library, '?'), COUNT(*), SUM(e.size), MAX(e.used) "
+                "FROM entries e LEFT JOIN functions f ON f.scope = e.scope "
+                "GROUP BY e.scope ORDER BY MAX(e.used) DESC"
+            )
+            .fetchall()
+        )
+
+    def scan(self) -> Iterator[tuple[bytes, bytes, bytes]]:
+        """Yield every ``(key, scope, record)``, in batches so memory stays flat."""
+        db = self._connect()
+        last = b""
+        while True:
+            rows = db.execute(
+                "SELECT key, scope, record FROM entries WHERE key > ? ORDER BY key LIMIT ?",
+                (last, _BATCH),
+            ).fetchall()
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1][0]
+
+    def delete(self, keys: Sequence[bytes], /) -> int:
+        """Delete entries by key; return how many were deleted."""
+        db = self._connect()
+        removed = 0
+        with self._write(db):
+            for start in range(0, len(keys), _BATCH):
+                batch = keys[start : start + _BATCH]
+                query = f"DELETE FROM entries WHERE key IN ({_marks(len(batch))})"
+                removed += db.execute(query, batch).rowcount
+        return removed
+
+    def remove(self, *, before: float | None = None, names: Sequence[str] = ()) -> int:
+        """Delete entries last used before ``before`` and/or of functions named ``names``.
+
+        With neither, delete every entry. Returns how many were deleted.
+        """
+        clauses: list[str] = []
+        params: list[float | str] = []
+        if before is not None:
+            clauses.append("used < ?")
+            params.append(before)
+        if names:
+            clauses.append(
+                f"scope IN (SELECT scope FROM functions WHERE name IN ({_marks(len(names))}))"
+            )
+            params.extend(names)
+        where = " AND ".join(clauses) or "1"
+        db = self._connect()
+        with self._write(db):
+            return int(db.execute(f"DELETE FROM entries WHERE {where}", params).rowcount)
+
+    def oldest(self, excess: int, /) -> list[bytes]:
+        """Return the least recently used keys whose sizes add up to at least ``excess``."""
+        chosen: list[bytes] = []
+        total = 0
+        for key, size in self._connect().execute("SELECT key, size FROM entries ORDER BY used"):
+            if total >= excess:
+                break
+            chosen.append(key)
+            total += size
+        return chosen
+
+    def forget_unused_functions(self) -> None:
+        """Drop function rows that no entry refers to any more."""
+        db = self._connect()
+        with self._write(db):
+            db.execute("DELETE FROM functions WHERE scope NOT IN (SELECT scope FROM entries)")
+
+    def compact(self) -> None:
+        """Give freed pages back to the file system (skipped while another run is writing)."""
+        with contextlib.suppress(sqlite3.OperationalError):
+            self._connect().execute("VACUUM")
+
+    def close(self) -> None:
+        """Close this process's connection (never one inherited through fork)."""
+        if self._db is not None and self._pid == os.getpid():
+            self._db.close()
+        self._db = None
