@@ -24,13 +24,15 @@ and never touches (nor closes) the inherited one, whose locks belong to the pare
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pathlib
 import sqlite3
 import sys
+import threading
 import time
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar, cast
 
 __all__ = ["DB_NAME", "SCHEMA_VERSION", "Store"]
 
@@ -68,6 +70,20 @@ _UPSERT = (
 )
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _locked(method: _Method) -> _Method:
+    """Serialise a method on the store's lock: threads of one run share its connection."""
+
+    @functools.wraps(method)
+    def locked(self: Store, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return cast(_Method, locked)
+
+
 def _marks(count: int) -> str:
     return ",".join("?" * count)
 
@@ -89,6 +105,7 @@ class Store:
             raise FileNotFoundError(msg)
         if create:
             directory.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
         self._pid = -1
         self._db: sqlite3.Connection | None = None
         self._inherited: list[sqlite3.Connection] = []
@@ -142,6 +159,7 @@ class Store:
             raise
         db.execute("COMMIT")
 
+    @_locked
     def put(self, rows: Sequence[tuple[bytes, bytes, bytes]], /, *, now: float) -> None:
         """Store ``(key, scope, record)`` rows in one transaction, replacing older ones."""
         db = self._connect()
@@ -150,6 +168,7 @@ class Store:
                 _UPSERT, [(key, scope, len(rec), now, now, rec) for key, scope, rec in rows]
             )
 
+    @_locked
     def register(self, scope: bytes, name: str, library: str, /, *, now: float) -> None:
         """Record (or refresh) the function behind ``scope`` for ``info`` and ``prune``."""
         db = self._connect()
@@ -162,6 +181,7 @@ class Store:
                 (scope, name, python, library, now, now),
             )
 
+    @_locked
     def get(self, keys: Sequence[bytes], /) -> dict[bytes, bytes]:
         """Return the stored records of those ``keys`` that exist (unverified)."""
         db = self._connect()
@@ -172,6 +192,7 @@ class Store:
             found.update(db.execute(query, batch).fetchall())
         return found
 
+    @_locked
     def touch(self, keys: Sequence[bytes], /, *, now: float) -> None:
         """Mark entries as used now (for least-recently-used pruning), coarsely."""
         db = self._connect()
@@ -183,15 +204,18 @@ class Store:
                     (now, now - _TOUCH_GRANULARITY, *batch),
                 )
 
+    @_locked
     def totals(self) -> tuple[int, int]:
         """Return ``(entries, bytes of records)``."""
         row = self._connect().execute("SELECT entries, bytes FROM totals").fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
+    @_locked
     def meta(self) -> dict[str, str]:
         """Return the directory's metadata (schema, creation time, creating versions)."""
         return dict(self._connect().execute("SELECT name, value FROM meta").fetchall())
 
+    @_locked
     def functions(self) -> list[tuple[Any, ...]]:
         """Return ``(scope, name, python, library, entries, bytes, last use)`` per function."""
         return (
@@ -207,18 +231,23 @@ class Store:
 
     def scan(self) -> Iterator[tuple[bytes, bytes, bytes]]:
         """Yield every ``(key, scope, record)``, in batches so memory stays flat."""
-        db = self._connect()
         last = b""
         while True:
-            rows = db.execute(
-                "SELECT key, scope, record FROM entries WHERE key > ? ORDER BY key LIMIT ?",
-                (last, _BATCH),
-            ).fetchall()
+            with self._lock:
+                rows = (
+                    self._connect()
+                    .execute(
+                        "SELECT key, scope, record FROM entries WHERE key > ? ORDER BY key LIMIT ?",
+                        (last, _BATCH),
+                    )
+                    .fetchall()
+                )
             if not rows:
                 return
             yield from rows
             last = rows[-1][0]
 
+    @_locked
     def delete(self, keys: Sequence[bytes], /) -> int:
         """Delete entries by key; return how many were deleted."""
         db = self._connect()
@@ -230,6 +259,7 @@ class Store:
                 removed += db.execute(query, batch).rowcount
         return removed
 
+    @_locked
     def remove(self, *, before: float | None = None, names: Sequence[str] = ()) -> int:
         """Delete entries last used before ``before`` and/or of functions named ``names``.
 
@@ -250,28 +280,38 @@ class Store:
         with self._write(db):
             return int(db.execute(f"DELETE FROM entries WHERE {where}", params).rowcount)
 
+    @_locked
     def oldest(self, excess: int, /) -> list[bytes]:
         """Return the least recently used keys whose sizes add up to at least ``excess``."""
         chosen: list[bytes] = []
         total = 0
-        for key, size in self._connect().execute("SELECT key, size FROM entries ORDER BY used"):
-            if total >= excess:
+        cursor = self._connect().execute("SELECT key, size FROM entries ORDER BY used")
+        while total < excess:
+            rows = cursor.fetchmany(_BATCH)
+            if not rows:
                 break
-            chosen.append(key)
-            total += size
+            for key, size in rows:
+                if total >= excess:
+                    break
+                chosen.append(key)
+                total += size
+        cursor.close()
         return chosen
 
+    @_locked
     def forget_unused_functions(self) -> None:
         """Drop function rows that no entry refers to any more."""
         db = self._connect()
         with self._write(db):
             db.execute("DELETE FROM functions WHERE scope NOT IN (SELECT scope FROM entries)")
 
+    @_locked
     def compact(self) -> None:
         """Give freed pages back to the file system (skipped while another run is writing)."""
         with contextlib.suppress(sqlite3.OperationalError):
             self._connect().execute("VACUUM")
 
+    @_locked
     def close(self) -> None:
         """Close this process's connection (never one inherited through fork)."""
         if self._db is not None and self._pid == os.getpid():
