@@ -1,4 +1,4 @@
-"""Corrupt and hostile caches: every kind of tampering is left out with a warning, never executed."""
+"""Corrupt and hostile caches: each kind of tampering is left out with a warning, never run."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import helpers_cache  # noqa: E402
+import helpers_cache
 
-from parmap._cache_record import make_record  # noqa: E402
-from parmap.cache import BoundCache, Cache  # noqa: E402
-from parmap.errors import CacheWarning  # noqa: E402
+from parmap._cache_record import make_record
+from parmap.cache import BoundCache, Cache
+from parmap.errors import CacheWarning
 
 
 def double(x: int) -> int:

@@ -14,10 +14,10 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import helpers_cache  # noqa: E402
+import helpers_cache
 
-from parmap.cache import Cache, as_cache  # noqa: E402
-from parmap.errors import CacheWarning  # noqa: E402
+from parmap.cache import Cache, as_cache
+from parmap.errors import CacheWarning
 
 
 def square(x: int) -> int:
