@@ -1,0 +1,159 @@
+"""``parallel_map`` and ``imap``: check the options, pick the backend, run the scheduler."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar, Unpack
+
+from parmap import _worker
+from parmap._options import MapOptions, Options, parse_options
+from parmap._progress import Progress
+from parmap._scheduler import Scheduler
+from parmap._task import Job
+from parmap.backends._base import Backend
+
+T = TypeVar("T")
+
+
+def resolve_backend(options: Options, /) -> tuple[Backend, bool]:
+    """The backend to run on, and whether this run owns (and must close) it."""
+    backend = options.backend
+    if isinstance(backend, Backend):
+        return backend, False
+    if not isinstance(backend, str):
+        from parmap.backends import from_object
+
+        return from_object(backend, options), False
+    if os.environ.get(_worker.WORKER_ENV) and backend in ("processes", "dask"):
+        # Inside a worker, a nested call runs in that worker, one item after
+        # another: starting workers from workers would multiply processes.
+        backend = "serial"
+    from parmap.backends import create
+
+    return create(backend, options), True
+
+
+def _length(iterables: tuple[Iterable[Any], ...]) -> int | None:
+    lengths = []
+    for iterable in iterables:
+        if not hasattr(iterable, "__len__"):
+            return None
+        try:
+            lengths.append(len(iterable))  # type: ignore[arg-type]
+        except TypeError:
+            return None
+    return min(lengths)
+
+
+def _check_callable(where: str, func: Any) -> None:
+    if not callable(func):
+        raise TypeError(
+            f"{where}() needs a function as its first argument, got {type(func).__name__} "
+            f"{func!r:.60}; call it as {where}(func, items)"
+        )
+
+
+def _check_iterables(where: str, iterables: tuple[Any, ...]) -> None:
+    for position, iterable in enumerate(iterables):
+        try:
+            iter(iterable)
+        except TypeError:
+            raise TypeError(
+                f"{where}() argument {position + 2} must be iterable, got {type(iterable).__name__}"
+            ) from None
+
+
+def imap(
+    func: Callable[..., T],
+    iterable: Iterable[Any],
+    /,
+    *iterables: Iterable[Any],
+    **options: Unpack[MapOptions],
+) -> Iterator[T]:
+    """Lazily map ``func`` over the items, in parallel; results as they are ready.
+
+    Like builtin ``map``: several iterables are zipped and the function gets
+    one argument from each. The input is read with bounded look-ahead, so a
+    generator of millions of items keeps memory flat.
+
+    Args:
+        func: the function; lambdas, closures and ``__main__`` functions work.
+        iterable: the items.
+        *iterables: more iterables, zipped with the first.
+        **options: see :class:`parmap.MapOptions` (``workers``, ``backend``, ``cache`` …).
+
+    Returns:
+        An iterator of results, in input order unless ``ordered=False``.
+    """
+    _check_callable("imap", func)
+    _check_iterables("imap", (iterable, *iterables))
+    opts = parse_options("imap", dict(options))
+    return itertools.chain.from_iterable(_run(func, (iterable, *iterables), opts))
+
+
+def parallel_map(
+    func: Callable[..., T],
+    iterable: Iterable[Any],
+    /,
+    *iterables: Iterable[Any],
+    **options: Unpack[MapOptions],
+) -> list[T]:
+    """Return ``list(map(func, iterable, *iterables))``, computed in parallel.
+
+    Args:
+        func: the function; lambdas, closures and ``__main__`` functions work.
+        iterable: the items.
+        *iterables: more iterables, zipped with the first.
+        **options: see :class:`parmap.MapOptions` (``workers``, ``backend``, ``cache`` …).
+
+    Raises:
+        UnpicklableError: the function or an item cannot be sent to the workers.
+        WorkerDiedError: a worker died running an item (with ``on_error="raise"``).
+        Exception: the function's own exception, of its own type, naming the item.
+    """
+    _check_callable("parallel_map", func)
+    _check_iterables("parallel_map", (iterable, *iterables))
+    opts = parse_options("parallel_map", dict(options))
+    results: list[T] = []
+    for block in _run(func, (iterable, *iterables), opts):
+        results.extend(block)
+    return results
+
+
+def _run(
+    func: Callable[..., Any], iterables: tuple[Iterable[Any], ...], opts: Options
+) -> Iterator[list[Any]]:
+    """Yield blocks of results (lists); closes what the run opened, however it ends."""
+    from parmap.cache import as_cache
+
+    backend, owned = resolve_backend(opts)
+    cache = as_cache(opts.cache)
+    star = len(iterables) > 1
+    job = Job(func, opts.serializer, opts.initializer, opts.initargs, opts.timeout, star)
+    total = _length(iterables)
+    try:
+        bound = cache.bind(func) if cache is not None else None
+        try:
+            session = backend.open(job)
+            progress = Progress(opts.progress, total, getattr(func, "__name__", "items"))
+            scheduler = Scheduler(
+                job,
+                session,
+                zip(*iterables)  # noqa: B905 - zip stops at the shortest, like map
+                if star
+                else iter(iterables[0]),
+                total=total,
+                options=opts,
+                workers=backend.workers,
+                cache=bound,
+                progress=progress,
+            )
+            yield from scheduler.run()
+        finally:
+            if bound is not None:
+                bound.close()
+    finally:
+        if owned:
+            backend.close()

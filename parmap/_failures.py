@@ -1,0 +1,68 @@
+"""The errors a run raises on its own account: worker deaths, timeouts, fatal events."""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from parmap import _remote
+from parmap._task import Fatal, RemoteFailure, WorkerLost
+from parmap.errors import WorkerDiedError
+
+_CAUSES: dict[int, str] = {
+    signal.SIGKILL: (
+        "the system ran out of memory and the kernel's OOM killer stopped it "
+        "(check `dmesg` or the job's memory limit), or something ran `kill -9` on it"
+    ),
+    signal.SIGSEGV: "a crash in native code: a C extension, ctypes, or a library bug",
+    signal.SIGBUS: "a crash in native code, or a memory-mapped file that shrank",
+    signal.SIGABRT: "native code called abort(): a failed assertion in a C library",
+    signal.SIGTERM: "something outside parmap asked it to stop (SIGTERM)",
+}
+
+
+def _how(exitcode: int | None) -> tuple[str, str]:
+    """Say how a process ended and what probably made it, from its exit code."""
+    if exitcode is None:
+        return "ended", "unknown"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        cause = _CAUSES.get(-exitcode) or "a signal sent by the system or another process"
+        return f"was killed by {name} (exit code {exitcode})", cause
+    return (
+        f"exited with code {exitcode}",
+        "the function (or a library it called) ended the process, e.g. with os._exit()",
+    )
+
+
+def lost(event: WorkerLost, index: int, item: Any, timeout: float | None, /) -> BaseException:
+    """The error for the item a worker was running when it died or timed out."""
+    shown = _remote.short_repr(item)
+    if event.timed_out:
+        return TimeoutError(
+            f"item {index} ({shown}) ran longer than timeout={timeout} s; its worker was "
+            "stopped and replaced, the other items go on. Raise `timeout`, or use "
+            "on_error='collect' / retries=N to keep the run going past such items."
+        )
+    how, cause = _how(event.exitcode)
+    return WorkerDiedError(
+        f"a worker (pid {event.pid}) {how} while running item {index} ({shown}).\n"
+        f"Likely cause: {cause}.\n"
+        "The other workers' results are kept. To go on without this item use "
+        "on_error='collect' (or 'skip'); to try it again use retries=N.",
+        exitcode=event.exitcode,
+        pid=event.pid,
+        index=index,
+    )
+
+
+def fatal(event: Fatal, /) -> BaseException:
+    """The exception that ends a run for a :class:`Fatal` event."""
+    failure = event.failure
+    exc = _remote.rebuild(failure) if isinstance(failure, RemoteFailure) else failure
+    if event.context:
+        exc.add_note(f"parmap: raised {event.context}")
+    return exc

@@ -1,0 +1,85 @@
+"""Exceptions across the process boundary: pack one in a worker, rebuild it in the caller."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import reprlib
+import traceback
+from typing import Any
+
+from parmap._task import RemoteFailure
+from parmap.errors import RemoteError, RemoteTraceback
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = 60
+_SHORT.maxother = 60
+_SHORT.maxlist = 4
+_SHORT.maxtuple = 4
+_SHORT.maxdict = 4
+
+
+def short_repr(obj: Any, /) -> str:
+    """A repr of at most a line, safe on objects whose ``__repr__`` raises."""
+    try:
+        text = _SHORT.repr(obj)
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real error
+        text = f"<{type(obj).__qualname__} object>"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def type_name(exc: BaseException, /) -> str:
+    """``module.QualName`` of an exception's type (builtins without the module)."""
+    cls = type(exc)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def pack(exc: BaseException, /) -> RemoteFailure:
+    """Pack an exception raised in a worker so that it can travel back.
+
+    The exception itself travels only when it survives a pickle round trip
+    here: a custom ``__init__`` signature or an unpicklable attribute would
+    otherwise fail (or hang other pools) on the caller's side.
+    """
+    tb = "".join(traceback.format_exception(exc))
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001
+        message = f"<unprintable {type(exc).__qualname__}>"
+    payload: bytes | None
+    try:
+        # The caller attaches the traceback as __cause__; do not ship the local chain.
+        exc.__traceback__ = None
+        payload = pickle.dumps(exc, protocol=5)
+        pickle.loads(payload)
+    except Exception:  # noqa: BLE001 - any failure means "send the stand-in"
+        payload = None
+    return RemoteFailure(payload, type_name(exc), message, tb, os.getpid())
+
+
+def rebuild(failure: RemoteFailure, /) -> BaseException:
+    """The caller's copy of a worker's exception, with the worker's traceback as cause."""
+    exc: BaseException | None = None
+    if failure.payload is not None:
+        try:
+            exc = pickle.loads(failure.payload)
+        except Exception:  # noqa: BLE001 - fall back to the stand-in
+            exc = None
+    if not isinstance(exc, BaseException):
+        exc = RemoteError(failure.type_name, failure.message)
+        exc.add_note(
+            f"parmap: the worker raised {failure.type_name}, which could not be sent back "
+            "as itself (it does not survive pickling); this stand-in carries its name, "
+            "message and traceback."
+        )
+    exc.__cause__ = RemoteTraceback(f'\n"""\n{failure.traceback}"""')
+    return exc
+
+
+def annotate(exc: BaseException, /, *, index: int, item: Any, pid: int | None) -> BaseException:
+    """Add the note naming the item (and the worker) to an exception from the function."""
+    where = f" in worker pid {pid}" if pid is not None and pid != os.getpid() else ""
+    exc.add_note(f"parmap: raised by item {index} ({short_repr(item)}){where}")
+    return exc

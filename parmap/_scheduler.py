@@ -1,0 +1,333 @@
+"""The scheduler: reads items lazily, sizes chunks, drives a session, applies the error policy.
+
+One run goes through two phases. First the caller itself runs the first
+items (when the session allows it) and times them: a job cheaper than
+starting workers finishes right there, at about the cost of ``map``. Then
+tasks go to the session, a bounded number at a time, with chunk sizes chosen
+from the measured cost per item, smaller towards the end. Results are
+cached, counted and yielded as they arrive — in input order unless
+``ordered=False``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import warnings
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from parmap import _failures, _remote
+from parmap._chunking import ChunkSizer
+from parmap._options import Options
+from parmap._progress import Progress
+from parmap._task import Event, Failure, Fatal, Job, RemoteFailure, Results, Task, WorkerLost
+from parmap.backends._base import Session
+
+_SKIPPED = object()
+_POLL_SECONDS = 0.25
+
+
+@dataclass(slots=True)
+class _Segment:
+    """Items with consecutive indices, read but not yet submitted."""
+
+    start: int
+    args: list[Any]
+    single: bool = False  # submit alone: a retry, or a suspect after a worker death
+
+
+@dataclass(slots=True)
+class _Running:
+    """A submitted task and how many of its items have been reported (a prefix)."""
+
+    task: Task
+    reported: int = 0
+
+
+class Scheduler:
+    """Runs one call of ``imap``: see the module docstring.
+
+    Args:
+        job: the function and worker set-up.
+        session: an open session of the chosen backend.
+        arguments: the input, read lazily: items, or argument tuples when ``job.star``.
+        total: the number of items, when known.
+        options: the run's options.
+        workers: the backend's number of workers.
+        cache: the run's bound cache, or None.
+        progress: the progress counter.
+    """
+
+    def __init__(
+        self,
+        job: Job,
+        session: Session,
+        arguments: Iterator[Any],
+        *,
+        total: int | None,
+        options: Options,
+        workers: int,
+        cache: Any,
+        progress: Progress,
+    ) -> None:
+        self._job, self._session, self._options = job, session, options
+        self._input = arguments
+        self._exhausted = False
+        self._total = total
+        self._cache = cache
+        self._progress = progress
+        self._sizer = ChunkSizer(workers, options.chunksize)
+        self._keys: dict[int, bytes] = {}
+        self._pending: deque[_Segment] = deque()
+        self._attempts: dict[int, int] = {}
+        self._tasks: dict[int, _Running] = {}
+        self._task_ids = itertools.count()
+        self._ready: dict[int, list[Any]] = {}
+        self._next = 0
+        self._read = 0
+        self._yielded = 0
+        self._skipped = 0
+
+    # -- the run -------------------------------------------------------------------
+
+    def run(self) -> Iterator[list[Any]]:
+        """Yield blocks of results as the options say; cancels the session on any exception."""
+        try:
+            if self._session.inline_ok and self._options.inline is not False:
+                self._run_inline()
+            while True:
+                yield from self._drain()
+                if self._done():
+                    break
+                self._fill()
+                if self._tasks:
+                    for event in self._session.poll(_POLL_SECONDS):
+                        self._handle(event)
+            self._session.close()
+        except BaseException:
+            self._session.cancel()
+            raise
+        finally:
+            self._progress.close()
+        if self._skipped:
+            warnings.warn(
+                f"parmap: {self._skipped} item(s) failed and were left out (on_error='skip')",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
+    def _done(self) -> bool:
+        return self._exhausted and not self._pending and not self._tasks and not self._ready
+
+    def _drain(self) -> Iterator[list[Any]]:
+        ready = self._ready
+        while ready:
+            if self._options.ordered:
+                if self._next not in ready:
+                    return
+                block = ready.pop(self._next)
+                self._next += len(block)
+            else:
+                _, block = ready.popitem()
+            self._yielded += len(block)
+            if self._skipped:
+                block = [value for value in block if value is not _SKIPPED]
+            yield block
+
+    # -- reading the input -------------------------------------------------------
+
+    def _read_more(self, count: int) -> None:
+        """Read up to ``count`` items; cache hits become ready, the rest pending."""
+        batch = list(itertools.islice(self._input, count))
+        if len(batch) < count:
+            self._exhausted = True
+        start = self._read
+        self._read += len(batch)
+        if not batch:
+            return
+        if self._cache is None:
+            self._pending.append(_Segment(start, batch))
+            return
+        star = self._job.star
+        keys = [self._cache.key(args if star else (args,)) for args in batch]
+        hits = self._cache.lookup(keys)
+        run_start = start
+        for index, key in enumerate(keys, start):
+            if key in hits:
+                if run_start < index:
+                    self._pending.append(
+                        _Segment(run_start, batch[run_start - start : index - start])
+                    )
+                self._ready[index] = [hits[key]]
+                self._progress.update(1)
+                run_start = index + 1
+            else:
+                self._keys[index] = key
+        if run_start < start + len(batch):
+            self._pending.append(_Segment(run_start, batch[run_start - start :]))
+
+    def _window_full(self) -> bool:
+        done = self._next if self._options.ordered else self._yielded
+        limit = max(1024, 4 * self._session.slots * self._sizer.next_size(None))
+        return self._read - done >= limit
+
+    # -- phase 1: the caller runs the first items ------------------------------------
+
+    def _run_inline(self) -> None:
+        func = self._job.func
+        workers = max(2, self._sizer.workers)
+        overhead = self._session.startup_cost + 0.002
+        worth = overhead * workers / (workers - 1)
+        clock = time.perf_counter
+        began = clock()
+        batch = 1
+        while True:
+            if not self._pending:
+                if self._exhausted:
+                    return
+                self._read_more(batch)
+                continue
+            segment = self._pending.popleft()
+            if len(segment.args) > batch:
+                self._pending.appendleft(_Segment(segment.start + batch, segment.args[batch:]))
+                segment = _Segment(segment.start, segment.args[:batch], segment.single)
+            results: list[Any] = []
+            started = clock()
+            try:
+                if self._job.star:
+                    results.extend(itertools.starmap(func, segment.args))
+                else:
+                    results.extend(map(func, segment.args))
+            except Exception as exc:  # noqa: BLE001 - handled by the error policy
+                done = len(results)
+                self._finish(segment.start, results)
+                rest = segment.args[done + 1 :]
+                if rest:
+                    self._pending.appendleft(_Segment(segment.start + done + 1, rest))
+                self._fail(segment.start + done, segment.args[done], exc, pid=None)
+                continue
+            self._sizer.observe(clock() - started, len(results))
+            self._finish(segment.start, results)
+            per_item = self._sizer.per_item or 0.0
+            if self._total is not None:
+                left = self._total - self._read + sum(len(s.args) for s in self._pending)
+                if per_item * left <= worth:
+                    batch = max(batch, 4096)
+                    continue
+            if clock() - began > worth:
+                return
+            batch = min(batch * 2, 4096)
+
+    # -- phase 2: tasks on the session ---------------------------------------------
+
+    def _fill(self) -> None:
+        session = self._session
+        while len(self._tasks) < session.slots:
+            remaining = None
+            if self._total is not None:
+                remaining = self._total - self._read + sum(len(s.args) for s in self._pending)
+            size = self._sizer.next_size(remaining)
+            if not self._pending:
+                if self._exhausted or self._window_full():
+                    return
+                self._read_more(size)
+                continue
+            segment = self._pending.popleft()
+            if not segment.single and len(segment.args) > size:
+                self._pending.appendleft(_Segment(segment.start + size, segment.args[size:]))
+                segment = _Segment(segment.start, segment.args[:size])
+            task = Task(next(self._task_ids), segment.start, segment.args)
+            self._tasks[task.task_id] = _Running(task)
+            session.submit(task)
+
+    def _handle(self, event: Event) -> None:
+        if isinstance(event, Results):
+            self._sizer.observe(event.busy, len(event.values))
+            running = self._tasks.get(event.task_id)
+            if running is None:
+                return
+            task = running.task
+            running.reported = event.offset + len(event.values)
+            start = task.start + event.offset
+            if not event.errors:
+                self._finish(start, event.values)
+            else:
+                begin = 0
+                for position in sorted(event.errors):
+                    self._finish(start + begin, event.values[begin:position])
+                    failure = event.errors[position]
+                    pid = failure.pid if isinstance(failure, RemoteFailure) else None
+                    args = task.args[event.offset + position]
+                    self._fail(start + position, args, failure, pid=pid)
+                    begin = position + 1
+                self._finish(start + begin, event.values[begin:])
+            if event.done:
+                del self._tasks[event.task_id]
+        elif isinstance(event, WorkerLost):
+            self._lost(event)
+        elif isinstance(event, Fatal):
+            raise _failures.fatal(event)
+
+    def _lost(self, event: WorkerLost) -> None:
+        requeue: list[_Segment] = []
+        for task_id in event.task_ids:
+            running = self._tasks.pop(task_id, None)
+            if running is None:
+                continue
+            first = running.task.start + running.reported
+            args = running.task.args[running.reported :]
+            culprit = event.index
+            if culprit is None or not first <= culprit < first + len(args):
+                culprit = first if len(args) == 1 else None
+            if culprit is None:
+                # Which item killed the worker is unknown: run each alone.
+                requeue.extend(_Segment(first + i, [a], single=True) for i, a in enumerate(args))
+                continue
+            cut = culprit - first
+            if cut:
+                requeue.append(_Segment(first, args[:cut]))
+            if args[cut + 1 :]:
+                requeue.append(_Segment(culprit + 1, args[cut + 1 :]))
+            error = _failures.lost(event, culprit, args[cut], self._job.timeout)
+            self._fail(culprit, args[cut], error, pid=event.pid, annotate=False)
+        self._pending.extendleft(reversed(requeue))
+
+    # -- outcomes --------------------------------------------------------------------
+
+    def _finish(self, start: int, values: list[Any]) -> None:
+        if not values:
+            return
+        if self._cache is not None:
+            keys = self._keys
+            self._cache.store([(keys.pop(i), v) for i, v in enumerate(values, start) if i in keys])
+        self._ready[start] = values
+        self._progress.update(len(values))
+
+    def _fail(
+        self,
+        index: int,
+        item: Any,
+        value: Any,
+        *,
+        pid: int | None,
+        annotate: bool = True,
+    ) -> None:
+        options = self._options
+        exc = _remote.rebuild(value) if isinstance(value, RemoteFailure) else value
+        attempts = self._attempts.get(index, 0)
+        if attempts < options.retries and isinstance(exc, options.retry_on):
+            self._attempts[index] = attempts + 1
+            self._pending.appendleft(_Segment(index, [item], single=True))
+            return
+        if annotate:
+            _remote.annotate(exc, index=index, item=item, pid=pid)
+        if options.on_error == "raise":
+            raise exc
+        self._keys.pop(index, None)
+        kept = Failure(index, item, exc) if options.on_error == "collect" else _SKIPPED
+        self._ready[index] = [kept]
+        self._skipped += options.on_error == "skip"
+        self._progress.update(1)

@@ -1,0 +1,209 @@
+"""What runs in a worker: call the function on a chunk's items and report outcomes.
+
+This module is imported by every worker process, so it imports nothing heavy:
+the serializers load cloudpickle or dill only when a payload needs them.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import struct
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from parmap import _remote, serializers
+
+#: Set in every parmap worker process; nested calls see it and run serially.
+WORKER_ENV = "PARMAP_WORKER"
+
+# Messages from the caller: a one-byte kind, then a fixed header.
+MSG_FUNC = b"F"  # digest, then the payload of (func, initializer, initargs)
+MSG_TASK = b"T"  # task id, digest; the chunk follows as its own message
+MSG_STOP = b"S"
+# Messages to the caller.
+MSG_RESULTS = b"R"  # task id, done flag, busy seconds; the outcomes follow as their own message
+MSG_SETUP_FAILED = b"I"
+
+TASK_HEADER = struct.Struct("<q16s")
+RESULTS_HEADER = struct.Struct("<q?d")
+DIGEST_SIZE = 16
+
+#: Seconds after which a worker sends back what it has, even mid-chunk: an
+#: interruption then loses at most this much finished work per worker.
+FLUSH_INTERVAL = 0.05
+
+Flush = Callable[[int, list[Any], dict[int, Any], float, bool], None]
+
+
+def run_items(
+    func: Callable[..., Any],
+    args: Sequence[Any],
+    /,
+    *,
+    star: bool,
+    flush: Flush,
+    flush_interval: float,
+    first_index: int = 0,
+    mark: Callable[[int], None] | None = None,
+    pack: Callable[[BaseException], Any] = _remote.pack,
+) -> None:
+    """Call ``func`` on each item in order, handing results to ``flush`` in small groups.
+
+    Args:
+        func: the user's function.
+        args: the items.
+        star: each item is a tuple of arguments to unpack.
+        flush: receives ``(offset, values, errors, busy_seconds, done)``; called
+            at least once, with ``done=True`` last, and whenever
+            ``flush_interval`` has passed since the previous call.
+        flush_interval: seconds between flushes inside a chunk.
+        first_index: the index of the first item (for ``mark``).
+        mark: told the index of each item before it starts (worker death and
+            timeouts name the item from it).
+        pack: turns an exception into what travels back (in-process backends
+            keep the exception itself).
+    """
+    values: list[Any] = []
+    errors: dict[int, Any] = {}
+    clock = time.perf_counter
+    offset = 0
+    started = last_flush = clock()
+    for position, item_args in enumerate(args):
+        if mark is not None:
+            mark(first_index + position)
+        try:
+            values.append(func(*item_args) if star else func(item_args))
+        except Exception as exc:  # noqa: BLE001 - reported per item
+            values.append(None)
+            errors[position - offset] = pack(exc)
+        now = clock()
+        if now - last_flush >= flush_interval:
+            flush(offset, values, errors, now - started, False)
+            offset, values, errors = position + 1, [], {}
+            started = last_flush = now
+    flush(offset, values, errors, clock() - started, True)
+
+
+def pack_results(
+    start: int, offset: int, values: list[Any], errors: dict[int, Any], serializer: str, /
+) -> bytes:
+    """Pickle results for the trip back; a result that cannot travel becomes its failure."""
+    try:
+        return serializers.dumps((offset, values, errors), serializer, portable=False)
+    except serializers.SerializationFailure:
+        pass
+    for position, value in enumerate(values):
+        if position in errors:
+            continue
+        try:
+            serializers.dumps(value, serializer, portable=False)
+        except serializers.SerializationFailure:
+            from parmap._check import unpicklable_error
+
+            error = unpicklable_error(
+                value,
+                role="result",
+                subject=f"result of item {start + offset + position}",
+                serializer=serializer,
+                portable=False,
+            )
+            values[position], errors[position] = None, _remote.pack(error)
+    return serializers.dumps((offset, values, errors), serializer, portable=False)
+
+
+def _watch_parent(parent_pid: int) -> None:
+    # A worker whose caller is gone (killed outright) must not live on: the
+    # parent's pid changes when the process is re-parented.
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
+def _receive(conn: Any, inbox: queue.SimpleQueue[bytes | None]) -> None:
+    # Reading on a thread of its own keeps the caller's writes from ever
+    # blocking on a worker that is busy sending results: no pipe deadlock.
+    while True:
+        try:
+            inbox.put(conn.recv_bytes())
+        except (EOFError, OSError):
+            inbox.put(None)
+            return
+
+
+def main(conn: Any, state: Any, parent_pid: int) -> None:
+    """The loop of a worker process: receive functions and chunks, send outcomes.
+
+    Args:
+        conn: this worker's end of its duplex pipe with the caller.
+        state: a shared array of one signed 64-bit integer: the index of the
+            item running now (-1 when idle), read by the caller on a death.
+        parent_pid: the caller's pid, watched so that the worker exits if the
+            caller is killed.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller handles Ctrl-C
+    os.environ[WORKER_ENV] = "1"
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    current = memoryview(state).cast("B").cast("q")
+
+    def mark(index: int) -> None:
+        current[0] = index
+
+    inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    threading.Thread(target=_receive, args=(conn, inbox), daemon=True).start()
+    functions: dict[bytes, tuple[Callable[..., Any], str, bool]] = {}
+    while True:
+        message = inbox.get()
+        if message is None:
+            return
+        kind = message[:1]
+        if kind == MSG_STOP:
+            return
+        if kind == MSG_FUNC:
+            digest = message[1 : 1 + DIGEST_SIZE]
+            func, initializer, initargs, serializer, star = serializers.loads(
+                memoryview(message)[1 + DIGEST_SIZE :]
+            )
+            if initializer is not None:
+                try:
+                    initializer(*initargs)
+                except Exception as exc:  # noqa: BLE001 - reported to the caller
+                    conn.send_bytes(MSG_SETUP_FAILED + serializers.dumps(_remote.pack(exc)))
+                    return
+            functions[digest] = (func, serializer, star)
+            continue
+        task_id, digest = TASK_HEADER.unpack_from(message, 1)
+        chunk = inbox.get()
+        if chunk is None:
+            return
+        start, args = serializers.loads(chunk)
+        func, serializer, star = functions[digest]
+
+        def flush(
+            offset: int,
+            values: list[Any],
+            errors: dict[int, Any],
+            busy: float,
+            done: bool,
+            task_id: int = task_id,
+            start: int = start,
+            serializer: str = serializer,
+        ) -> None:
+            body = pack_results(start, offset, values, errors, serializer)
+            conn.send_bytes(MSG_RESULTS + RESULTS_HEADER.pack(task_id, done, busy))
+            conn.send_bytes(body)
+
+        run_items(
+            func,
+            args,
+            star=star,
+            flush=flush,
+            flush_interval=FLUSH_INTERVAL,
+            first_index=start,
+            mark=mark,
+        )
+        current[0] = -1

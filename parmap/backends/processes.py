@@ -1,0 +1,243 @@
+"""The processes backend: worker processes started with ``multiprocess``, one pipe each.
+
+Each worker has its own duplex pipe, so the caller always knows which tasks a
+worker holds: when a worker dies (signal, ``os._exit``, segfault, OOM kill)
+its process sentinel wakes the caller at once, and a shared integer names the
+item it was running. That is what lets parmap raise :class:`WorkerDiedError`
+naming the item — or run the rest again — instead of hanging like
+``multiprocessing.Pool`` or discarding everything like a broken executor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections import deque
+from typing import Any
+
+from parmap import _shipping, _worker, serializers
+from parmap._task import Event, Fatal, Job, Results, Task, WorkerLost
+from parmap.backends._base import Backend, Session
+
+_CANNOT_LOAD = (
+    "while loading results in the caller: a result type may exist only in the workers "
+    "(defined in their __main__, or in a module the caller cannot import)"
+)
+
+#: Seconds to wait for a worker to exit before killing it.
+_EXIT_GRACE = 1.0
+
+
+class _Worker:
+    """One worker process and what the caller knows about it."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.conn, child_conn = ctx.Pipe(duplex=True)
+        self.state = ctx.RawArray("q", 1)
+        self.current = memoryview(self.state).cast("B").cast("q")
+        self.current[0] = -1
+        self.process = ctx.Process(
+            target=_worker.main,
+            args=(child_conn, self.state, os.getpid()),
+            name="parmap-worker",
+            daemon=True,
+        )
+        self.process.start()
+        child_conn.close()
+        self.pid: int = self.process.pid
+        self.tasks: deque[int] = deque()
+        self.functions: set[bytes] = set()
+        self.seen: tuple[int, float] = (-1, 0.0)
+
+    def alive(self) -> bool:
+        return bool(self.process.is_alive())
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(_EXIT_GRACE)
+        self.conn.close()
+
+
+class ProcessSession(Session):
+    """One run on a :class:`ProcessBackend`'s workers."""
+
+    def __init__(self, backend: ProcessBackend, job: Job, *, portable: bool) -> None:
+        self._backend = backend
+        self._job = job
+        self._portable = portable
+        self._digest, self._payload = _shipping.pack_function(job, portable=portable)
+        self._owner: dict[int, _Worker] = {}
+        self.slots = 2 * backend.workers
+        self.inline_ok = job.initializer is None and job.timeout is None
+        self.startup_cost = backend.startup_cost()
+
+    def submit(self, task: Task, /) -> None:
+        chunk = _shipping.pack_chunk(task, serializer=self._job.serializer, portable=self._portable)
+        worker = min(self._backend.live_workers(), key=lambda w: len(w.tasks))
+        try:
+            if self._digest not in worker.functions:
+                worker.conn.send_bytes(_worker.MSG_FUNC + self._digest + self._payload)
+                worker.functions.add(self._digest)
+            worker.conn.send_bytes(
+                _worker.MSG_TASK + _worker.TASK_HEADER.pack(task.task_id, self._digest)
+            )
+            worker.conn.send_bytes(chunk)
+        except OSError:
+            pass  # the worker died; poll() reports the task as lost with it
+        worker.tasks.append(task.task_id)
+        self._owner[task.task_id] = worker
+
+    def poll(self, timeout: float, /) -> list[Event]:
+        from multiprocess.connection import wait
+
+        workers = [w for w in self._backend.pool if w.tasks]
+        if not workers:
+            return []
+        if self._job.timeout is not None:
+            timeout = min(timeout, 0.1)
+        handles: dict[Any, _Worker] = {}
+        for worker in workers:
+            handles[worker.conn] = worker
+            handles[worker.process.sentinel] = worker
+        events: list[Event] = []
+        dead: set[_Worker] = set()
+        for handle in wait(list(handles), timeout):
+            worker = handles[handle]
+            if handle is worker.conn:
+                if not self._read(worker, events):
+                    dead.add(worker)
+            else:
+                dead.add(worker)
+        for worker in dead:
+            events.extend(self._lost(worker, timed_out=False))
+        if self._job.timeout is not None:
+            events.extend(self._expire(self._job.timeout))
+        return events
+
+    def _read(self, worker: _Worker, events: list[Event]) -> bool:
+        """Read every message waiting on ``worker``'s pipe; False when it is broken."""
+        try:
+            while worker.conn.poll():
+                header = worker.conn.recv_bytes()
+                if header[:1] == _worker.MSG_SETUP_FAILED:
+                    failure = serializers.loads(memoryview(header)[1:])
+                    events.append(Fatal(failure, "in the initializer, in a worker"))
+                    continue
+                task_id, done, busy = _worker.RESULTS_HEADER.unpack_from(header, 1)
+                body = worker.conn.recv_bytes()
+                try:
+                    offset, values, errors = serializers.loads(body)
+                except Exception as exc:  # noqa: BLE001 - pickles in the worker, not here
+                    events.append(Fatal(exc, _CANNOT_LOAD))
+                    return True
+                events.append(Results(task_id, offset, values, errors, busy, done))
+                if done:
+                    worker.tasks.remove(task_id)
+                    self._owner.pop(task_id, None)
+        except (EOFError, OSError):
+            return False
+        return True
+
+    def _lost(self, worker: _Worker, *, timed_out: bool) -> list[Event]:
+        events: list[Event] = []
+        if not timed_out:
+            self._read(worker, events)  # results it sent before it died
+        index = int(worker.current[0])
+        worker.kill()
+        self._backend.replace(worker)
+        if not worker.tasks:
+            return events
+        for task_id in worker.tasks:
+            self._owner.pop(task_id, None)
+        events.append(
+            WorkerLost(
+                list(worker.tasks),
+                index if index >= 0 else None,
+                worker.process.exitcode,
+                worker.pid,
+                timed_out=timed_out,
+            )
+        )
+        return events
+
+    def _expire(self, limit: float) -> list[Event]:
+        events: list[Event] = []
+        now = time.monotonic()
+        for worker in list(self._backend.pool):
+            index = int(worker.current[0])
+            if not worker.tasks or index < 0:
+                continue
+            if worker.seen[0] != index:
+                worker.seen = (index, now)
+            elif now - worker.seen[1] > limit:
+                events.extend(self._lost(worker, timed_out=True))
+        return events
+
+    def cancel(self) -> None:
+        for worker in list(self._backend.pool):
+            if worker.tasks:
+                worker.kill()
+                self._backend.replace(worker)
+        self._owner.clear()
+
+
+class ProcessBackend(Backend):
+    """Worker processes; as a context manager it keeps them warm across runs.
+
+    Args:
+        workers: number of worker processes; default: the usable CPUs.
+        start_method: ``"fork"``, ``"forkserver"`` or ``"spawn"``; default: the platform's.
+    """
+
+    name = "processes"
+
+    def __init__(self, workers: int | None = None, *, start_method: str | None = None) -> None:
+        import multiprocess
+
+        super().__init__(workers)
+        self.start_method: str = start_method or multiprocess.get_start_method(allow_none=False)
+        self._ctx = multiprocess.get_context(self.start_method)
+        self.pool: list[_Worker] = []
+        self._runs = 0
+
+    def open(self, job: Job, /) -> Session:
+        # Under fork, a fresh worker shares the caller's __main__, so functions
+        # and classes defined there may travel by reference; a warm worker
+        # forked before this run may lack them.
+        portable = self.start_method != "fork" or self._runs > 0
+        self._runs += 1
+        return ProcessSession(self, job, portable=portable)
+
+    def live_workers(self) -> list[_Worker]:
+        """The worker processes, started on first use."""
+        while len(self.pool) < self.workers:
+            self.pool.append(_Worker(self._ctx))
+        return self.pool
+
+    def replace(self, worker: _Worker) -> None:
+        """Forget a dead or killed worker; a fresh one starts when next needed."""
+        if worker in self.pool:
+            self.pool.remove(worker)
+
+    def startup_cost(self) -> float:
+        """Seconds before fresh workers can return a first result (0 when warm)."""
+        missing = self.workers - len(self.pool)
+        if missing <= 0:
+            return 0.0
+        return {"fork": 0.01, "forkserver": 0.1}.get(self.start_method, 0.15) * max(1, missing)
+
+    def close(self) -> None:
+        pool, self.pool = self.pool, []
+        for worker in pool:
+            with contextlib.suppress(OSError):
+                worker.conn.send_bytes(_worker.MSG_STOP)
+        deadline = time.monotonic() + _EXIT_GRACE
+        for worker in pool:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            worker.kill()
+
+    def __del__(self) -> None:
+        if getattr(self, "pool", None):
+            self.close()

@@ -1,0 +1,115 @@
+"""Exceptions and warnings raised by parmap.
+
+The hierarchy::
+
+    Exception
+    ├── ParmapError                      base of parmap's own errors
+    │   ├── WorkerDiedError              a worker process ended abruptly
+    │   └── RemoteError                  stand-in for a worker exception that could not travel
+    ├── pickle.PicklingError
+    │   └── UnpicklableError             (also a ParmapError) an object cannot be shipped
+    └── RemoteTraceback                  the worker's traceback, attached as ``__cause__``
+
+    UserWarning
+    └── ParmapWarning
+        ├── CacheWarning                 the cache misbehaved; the run goes on without it
+        └── PicklingWarning              something pickles, but not the way you may think
+
+A worker's own exception comes back as its own type (``ValueError`` stays
+``ValueError``): parmap never wraps it, it only attaches the remote traceback
+as ``__cause__`` and a note naming the item.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from parmap._report import CheckReport
+
+
+class ParmapError(Exception):
+    """Base class of the errors parmap raises on its own account."""
+
+
+class RemoteTraceback(Exception):  # noqa: N818 - mirrors concurrent.futures' name
+    """The formatted traceback of an exception raised in a worker."""
+
+    def __init__(self, tb: str, /) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return self.tb
+
+
+class RemoteError(ParmapError):
+    """Stand-in for a worker exception whose type could not be sent back.
+
+    Attributes:
+        type_name: the qualified name of the original exception type.
+        message: ``str()`` of the original exception.
+    """
+
+    def __init__(self, type_name: str, message: str, /) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.type_name, self.message))
+
+
+class UnpicklableError(ParmapError, pickle.PicklingError):
+    """An object cannot be pickled to travel to or from a worker.
+
+    Attributes:
+        report: the :class:`parmap.CheckReport` that explains the failure.
+    """
+
+    def __init__(self, message: str, /, report: CheckReport | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.report))
+
+
+class WorkerDiedError(ParmapError):
+    """A worker process ended abruptly while running items.
+
+    Attributes:
+        exitcode: the worker's exit code; negative for a signal (``-9`` is SIGKILL).
+        pid: the worker's process id.
+        index: the index of the item the worker was running, if known.
+    """
+
+    def __init__(
+        self, message: str, /, *, exitcode: int | None, pid: int | None, index: int | None
+    ) -> None:
+        super().__init__(message)
+        self.exitcode = exitcode
+        self.pid = pid
+        self.index = index
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_worker_died, (str(self), self.exitcode, self.pid, self.index))
+
+
+def _rebuild_worker_died(
+    message: str, exitcode: int | None, pid: int | None, index: int | None
+) -> WorkerDiedError:
+    return WorkerDiedError(message, exitcode=exitcode, pid=pid, index=index)
+
+
+class ParmapWarning(UserWarning):
+    """Base class of parmap's warnings."""
+
+
+class CacheWarning(ParmapWarning):
+    """The cache could not be read or written; the run goes on without it."""
+
+
+class PicklingWarning(ParmapWarning):
+    """An object pickles, but the copy will not behave like the original."""

@@ -1,0 +1,163 @@
+"""Adapters for the three serializers and the ``"auto"`` choice between them.
+
+Payloads that travel between the caller and the workers are tagged with one
+byte naming the serializer that wrote them, so the receiving side never has
+to guess. ``"auto"`` tries, in order:
+
+1. the C pickler (fastest by far on plain data), refusing to pickle by
+   reference any function or class defined in ``__main__`` when the receiving
+   process may not have it (spawn, forkserver, a warm pool, a cluster);
+2. cloudpickle, which copies such functions, lambdas and closures by value;
+3. dill, which handles a few more kinds of objects (for instance some
+   generators' frames are still refused, but nested local classes work).
+
+These payloads are for immediate transport between processes of one run,
+not for long-term storage: the cache records the serializer and library
+versions beside each entry for that reason.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from collections.abc import Callable
+from types import FunctionType
+from typing import Any, Final
+
+__all__ = [
+    "NAMES",
+    "SerializationFailure",
+    "dumps",
+    "dumps_with",
+    "loads",
+    "loads_with",
+    "serializer_of",
+]
+
+#: The accepted values of the ``serializer`` option.
+NAMES: Final = ("auto", "pickle", "cloudpickle", "dill")
+
+PROTOCOL: Final = 5
+
+_TAGS: Final = {"pickle": b"P", "cloudpickle": b"C", "dill": b"D"}
+_NAMES_BY_TAG: Final = {tag[0]: name for name, tag in _TAGS.items()}
+
+
+class SerializationFailure(Exception):  # noqa: N818 - internal signal, never reaches users
+    """No allowed serializer could pickle an object.
+
+    Attributes:
+        errors: the exception each serializer raised, by serializer name.
+    """
+
+    def __init__(self, errors: dict[str, BaseException], /) -> None:
+        super().__init__("; ".join(f"{name}: {exc!r}" for name, exc in errors.items()))
+        self.errors = errors
+
+
+class _NotPortableError(pickle.PicklingError):
+    """A ``__main__`` object would be pickled by reference where that cannot resolve."""
+
+
+class _PortablePickler(pickle.Pickler):
+    """The C pickler, refusing references to ``__main__`` functions and classes."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        # Called only for non-trivial objects: plain ints, strs, lists, dicts …
+        # never reach here, so plain data keeps the C pickler's full speed.
+        if isinstance(obj, (type, FunctionType)) and getattr(obj, "__module__", "") == "__main__":
+            raise _NotPortableError(
+                f"{obj.__qualname__} is defined in __main__ and would be pickled by reference"
+            )
+        return NotImplemented
+
+
+def _pickle_dumps(obj: Any, portable: bool) -> bytes:
+    if not portable:
+        return pickle.dumps(obj, protocol=PROTOCOL)
+    buffer = io.BytesIO()
+    _PortablePickler(buffer, protocol=PROTOCOL).dump(obj)
+    return buffer.getvalue()
+
+
+def _cloudpickle_dumps(obj: Any, portable: bool) -> bytes:
+    import cloudpickle
+
+    data: bytes = cloudpickle.dumps(obj, protocol=PROTOCOL)
+    return data
+
+
+def _dill_dumps(obj: Any, portable: bool) -> bytes:
+    import dill
+
+    data: bytes = dill.dumps(obj, protocol=PROTOCOL, recurse=True)
+    return data
+
+
+_DUMPERS: Final[dict[str, Callable[[Any, bool], bytes]]] = {
+    "pickle": _pickle_dumps,
+    "cloudpickle": _cloudpickle_dumps,
+    "dill": _dill_dumps,
+}
+
+
+def dumps_with(name: str, obj: Any, /, *, portable: bool = True) -> bytes:
+    """Pickle ``obj`` with one named serializer, untagged.
+
+    Args:
+        name: ``"pickle"``, ``"cloudpickle"`` or ``"dill"``.
+        obj: the object.
+        portable: refuse by-reference pickles of ``__main__`` objects (pickle only).
+
+    Raises:
+        Exception: whatever the serializer raises.
+    """
+    return _DUMPERS[name](obj, portable)
+
+
+def loads_with(name: str, data: bytes | memoryview, /) -> Any:
+    """Unpickle untagged ``data`` written by the named serializer."""
+    if name == "dill":
+        import dill
+
+        return dill.loads(data)
+    if name == "cloudpickle":
+        import cloudpickle  # noqa: F401 - registers what its payloads need
+
+    return pickle.loads(data)
+
+
+def dumps(obj: Any, /, serializer: str = "auto", *, portable: bool = True) -> bytes:
+    """Pickle ``obj`` into a tagged payload, choosing the serializer as ``serializer`` says.
+
+    Args:
+        obj: the object to ship.
+        serializer: one of :data:`NAMES`.
+        portable: whether by-reference pickles of ``__main__`` objects must be
+            refused (the receiver may not share the caller's ``__main__``).
+
+    Raises:
+        SerializationFailure: no allowed serializer could pickle ``obj``.
+    """
+    names = ("pickle", "cloudpickle", "dill") if serializer == "auto" else (serializer,)
+    errors: dict[str, BaseException] = {}
+    for name in names:
+        try:
+            return _TAGS[name] + _DUMPERS[name](obj, portable)
+        except Exception as exc:  # noqa: BLE001 - every failure means "try the next one"
+            errors[name] = exc
+    raise SerializationFailure(errors)
+
+
+def loads(data: bytes | memoryview, /) -> Any:
+    """Unpickle a tagged payload written by :func:`dumps`."""
+    view = memoryview(data)
+    name = _NAMES_BY_TAG.get(view[0])
+    if name is None:
+        raise ValueError(f"not a parmap payload: unknown serializer tag {bytes(view[:1])!r}")
+    return loads_with(name, view[1:].tobytes() if name == "dill" else view[1:])
+
+
+def serializer_of(data: bytes | memoryview, /) -> str:
+    """Name the serializer that wrote a tagged payload."""
+    return _NAMES_BY_TAG[memoryview(data)[0]]

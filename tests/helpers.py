@@ -1,0 +1,114 @@
+"""Importable functions that tests run in workers (spawn and forkserver need to import them)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+def pid_of(_: Any) -> int:
+    return os.getpid()
+
+
+def busy(seconds: float) -> float:
+    """Spin for ``seconds`` of CPU time; returns it."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+    return seconds
+
+
+def slow_square(x: int) -> int:
+    time.sleep(0.01)
+    return x * x
+
+
+def fail_on(x: int, bad: int = 3) -> int:
+    if x == bad:
+        raise ValueError(f"bad item {x}")
+    return x
+
+
+class CustomInitError(Exception):
+    """An exception whose __init__ signature breaks the default pickling."""
+
+    def __init__(self, code: int, detail: str) -> None:
+        super().__init__(f"code {code}: {detail}")
+        self.code = code
+
+
+def raise_custom(x: int) -> int:
+    if x == 2:
+        raise CustomInitError(7, "custom failure")
+    return x
+
+
+def exit_on(x: int, bad: int = 2) -> int:
+    if x == bad:
+        os._exit(3)
+    return x
+
+
+def kill_self_on(x: int, bad: int = 2) -> int:
+    import signal
+
+    if x == bad:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x
+
+
+def segfault_on(x: int, bad: int = 2) -> int:
+    if x == bad:
+        import ctypes
+
+        ctypes.string_at(0)
+    return x
+
+
+def sleep_on(x: int, bad: int = 2, seconds: float = 30.0) -> int:
+    if x == bad:
+        time.sleep(seconds)
+    return x
+
+
+def return_lock(x: int) -> Any:
+    import threading
+
+    return threading.Lock() if x == 2 else x
+
+
+def flaky_marker(x: int, directory: str) -> int:
+    """Fails the first time it sees each item (a marker file remembers), then succeeds."""
+    marker = os.path.join(directory, f"seen-{x}")
+    if not os.path.exists(marker):
+        with open(marker, "w"):
+            pass
+        raise ConnectionError(f"flaky {x}")
+    return x
+
+
+def nested(x: int) -> list[int]:
+    import parmap
+
+    return parmap.parallel_map(square, range(x), workers=2)
+
+
+_STATE: dict[str, Any] = {}
+
+
+def remember(value: str) -> None:
+    """An initializer: stores a value in this worker."""
+    _STATE["value"] = value
+
+
+def recall(_: Any) -> Any:
+    return _STATE.get("value")
