@@ -8,6 +8,8 @@ round-trips wins. Only a failure costs more: a search for the culprits
 
 from __future__ import annotations
 
+import functools
+import types
 import warnings
 from typing import Final
 
@@ -21,6 +23,12 @@ from parmap.serializers import NAMES, dumps_with, loads_with
 __all__ = ["check", "explain", "unpicklable_error", "warn_if_harmful"]
 
 ORDER: Final = ("pickle", "cloudpickle", "dill")
+_FUNCTIONS: Final = (
+    types.FunctionType,
+    types.MethodType,
+    types.BuiltinFunctionType,
+    functools.partial,
+)
 ROLES: Final = ("function", "initializer", "item", "result")
 # dill payloads that reopen files (a write-mode file would be emptied) or rebuild raw
 # pointers: loading them in the caller to "verify" would be the very harm we warn about.
@@ -121,7 +129,7 @@ def check(obj: object, /, *, serializer: str = "auto") -> CheckReport:
         >>> parmap.check({"lock": threading.Lock()}, serializer="pickle").ok
         False
     """
-    subject = "func" if callable(obj) and not isinstance(obj, type) else "obj"
+    subject = "func" if isinstance(obj, _FUNCTIONS) else "obj"
     return explain(obj, subject=subject, serializer=serializer)
 
 
