@@ -39,13 +39,13 @@ def round_trip(name: str, obj: object, /, *, portable: bool) -> Failure | None:
     """Pickle then unpickle ``obj`` with one serializer; return how it failed, or ``None``."""
     try:
         data = dumps_with(name, obj, portable=portable)
-    except Exception as exc:  # any exception is the verdict
+    except Exception as exc:  # noqa: BLE001 - any exception is the verdict
         return Failure("pickle", exc)
     if name == "dill" and any(marker in data for marker in _UNSAFE_TO_LOAD):
         return None
     try:
         loads_with(name, data)
-    except Exception as exc:  # any exception is the verdict
+    except Exception as exc:  # noqa: BLE001 - any exception is the verdict
         return Failure("unpickle", exc)
     return None
 

@@ -88,7 +88,7 @@ def find_harm(obj: object, /, *, subject: str, by_value: bool) -> list[str]:
                         continue
                     seen[id(child)] = child
                     queue.append((child, " -> ".join((path, *group.label(index)))))
-        except Exception:  # a part that cannot be read cannot do harm either
+        except Exception:  # noqa: BLE001 - a part that cannot be read cannot do harm either
             continue
     for path, ref in refs:
         target = ref()

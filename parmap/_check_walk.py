@@ -95,7 +95,7 @@ class _Search:
                     start = index + 1
                 if len(self.found) >= self.limit:
                     return
-        except Exception:  # its own reduction raised: the object is the culprit
+        except Exception:  # noqa: BLE001 - its own reduction raised: the object is the culprit
             if blamed:
                 return
         if not blamed:
