@@ -44,8 +44,19 @@ from parmap._canonical import encode_into, global_name
 
 __all__ = ["fingerprint"]
 
+# Bookkeeping that Python fills in lazily (copyreg's __slotnames__ on first pickling, the ABC
+# cache) would make a class's fingerprint change after its first use: leave it out.
 _SKIPPED_CLASS_ATTRS = frozenset(
-    {"__dict__", "__weakref__", "__module__", "__doc__", "__qualname__", "__annotations__"}
+    {
+        "__dict__",
+        "__weakref__",
+        "__module__",
+        "__doc__",
+        "__qualname__",
+        "__annotations__",
+        "__slotnames__",
+        "_abc_impl",
+    }
 )
 _LIBRARY_DIRS = ("site-packages", "dist-packages")
 
