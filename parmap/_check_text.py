@@ -124,11 +124,15 @@ def problem_of(
     )
 
 
+_CALLABLES = (type, types.FunctionType, types.MethodType, types.BuiltinFunctionType)
+
+
 def _display_name(obj: object) -> str:
     if isinstance(obj, functools.partial):
         return f"partial({_display_name(obj.func)})"
-    name = getattr(obj, "__qualname__", None) if callable(obj) else None
-    return str(name) if isinstance(name, str) else type_name(obj)
+    name = getattr(obj, "__qualname__", None) if isinstance(obj, _CALLABLES) else None
+    # "make.<locals>.work" reads as "work" to the person who wrote it.
+    return name.rpartition("<locals>.")[2] if isinstance(name, str) else type_name(obj)
 
 
 def _index_of(subject: str) -> str | None:
@@ -138,7 +142,9 @@ def _index_of(subject: str) -> str | None:
 
 def _first_line(obj: object, report: CheckReport, *, role: str, index: int | None) -> str:
     number = str(index) if index is not None else _index_of(report.subject)
-    if role in ("function", "initializer"):
+    if role == "initializer" and report.subject not in ("initializer", "func"):
+        what = f"cannot send {report.subject} of the initializer to the workers"
+    elif role in ("function", "initializer"):
         what = f"cannot send the {role} {_display_name(obj)!r} to the workers"
     elif role == "result":
         what = (

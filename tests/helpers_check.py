@@ -115,16 +115,6 @@ class Sneaky:
         return iter(())
 
 
-class CountingList(list[Any]):
-    """A list subclass whose own iteration is observable."""
-
-    iterated: list[str] = []  # noqa: RUF012 - class-level on purpose: records across copies
-
-    def __iter__(self) -> Iterator[Any]:
-        CountingList.iterated.append("iter")
-        return super().__iter__()
-
-
 def make_closure(value: object) -> Callable[[int], object]:
     """A local function capturing ``value`` as ``conn``."""
     conn = value
