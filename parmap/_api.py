@@ -126,10 +126,12 @@ def _run(
     func: Callable[..., Any], iterables: tuple[Iterable[Any], ...], opts: Options
 ) -> Iterator[list[Any]]:
     """Yield blocks of results (lists); closes what the run opened, however it ends."""
-    from parmap.cache import as_cache
-
     backend, owned = resolve_backend(opts)
-    cache = as_cache(opts.cache)
+    cache = None
+    if opts.cache is not None:
+        from parmap.cache import as_cache
+
+        cache = as_cache(opts.cache)
     star = len(iterables) > 1
     job = Job(func, opts.serializer, opts.initializer, opts.initargs, opts.timeout, star)
     total = _length(iterables)

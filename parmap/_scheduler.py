@@ -28,6 +28,8 @@ from parmap.backends._base import Session
 
 _SKIPPED = object()
 _POLL_SECONDS = 0.25
+#: The most items the caller runs in one go before it yields their results.
+_INLINE_BATCH = 4096
 
 
 @dataclass(slots=True)
@@ -90,18 +92,22 @@ class Scheduler:
         self._read = 0
         self._yielded = 0
         self._skipped = 0
+        self._batch = 1
+        self._began: float | None = None
 
     # -- the run -------------------------------------------------------------------
 
     def run(self) -> Iterator[list[Any]]:
         """Yield blocks of results as the options say; cancels the session on any exception."""
+        inline = self._session.inline_ok and self._options.inline is not False
         try:
-            if self._session.inline_ok and self._options.inline is not False:
-                self._run_inline()
             while True:
                 yield from self._drain()
                 if self._done():
                     break
+                if inline:
+                    inline = self._inline_step()
+                    continue
                 self._fill()
                 if self._tasks:
                     for event in self._session.poll(_POLL_SECONDS):
@@ -176,59 +182,63 @@ class Scheduler:
 
     # -- phase 1: the caller runs the first items ------------------------------------
 
-    def _run_inline(self) -> None:
+    def _inline_step(self) -> bool:
+        """Run the next batch of items in the caller; False once workers should take over."""
+        if not self._pending:
+            if self._exhausted:
+                return False
+            self._read_more(self._batch)
+            return True
+        clock = time.perf_counter
+        if self._began is None:
+            self._began = clock()
+        segment = self._pending.popleft()
+        if len(segment.args) > self._batch:
+            rest = _Segment(segment.start + self._batch, segment.args[self._batch :])
+            self._pending.appendleft(rest)
+            segment = _Segment(segment.start, segment.args[: self._batch], segment.single)
         func = self._job.func
+        results: list[Any] = []
+        started = clock()
+        try:
+            if self._job.star:
+                results.extend(itertools.starmap(func, segment.args))
+            else:
+                results.extend(map(func, segment.args))
+        except Exception as exc:  # noqa: BLE001 - handled by the error policy
+            done = len(results)
+            self._finish(segment.start, results)
+            rest_args = segment.args[done + 1 :]
+            if rest_args:
+                self._pending.appendleft(_Segment(segment.start + done + 1, rest_args))
+            self._fail(segment.start + done, segment.args[done], exc, pid=None)
+            return True
+        self._sizer.observe(clock() - started, len(results))
+        self._finish(segment.start, results)
+        # Running the rest here beats starting workers when it costs less than
+        # their start-up plus what the other workers would have taken off us.
         workers = max(2, self._sizer.workers)
         overhead = self._session.startup_cost + 0.002
         worth = overhead * workers / (workers - 1)
-        clock = time.perf_counter
-        began = clock()
-        batch = 1
-        while True:
-            if not self._pending:
-                if self._exhausted:
-                    return
-                self._read_more(batch)
-                continue
-            segment = self._pending.popleft()
-            if len(segment.args) > batch:
-                self._pending.appendleft(_Segment(segment.start + batch, segment.args[batch:]))
-                segment = _Segment(segment.start, segment.args[:batch], segment.single)
-            results: list[Any] = []
-            started = clock()
-            try:
-                if self._job.star:
-                    results.extend(itertools.starmap(func, segment.args))
-                else:
-                    results.extend(map(func, segment.args))
-            except Exception as exc:  # noqa: BLE001 - handled by the error policy
-                done = len(results)
-                self._finish(segment.start, results)
-                rest = segment.args[done + 1 :]
-                if rest:
-                    self._pending.appendleft(_Segment(segment.start + done + 1, rest))
-                self._fail(segment.start + done, segment.args[done], exc, pid=None)
-                continue
-            self._sizer.observe(clock() - started, len(results))
-            self._finish(segment.start, results)
+        if self._total is not None:
             per_item = self._sizer.per_item or 0.0
-            if self._total is not None:
-                left = self._total - self._read + sum(len(s.args) for s in self._pending)
-                if per_item * left <= worth:
-                    batch = max(batch, 4096)
-                    continue
-            if clock() - began > worth:
-                return
-            batch = min(batch * 2, 4096)
+            if per_item * self._remaining() <= worth:
+                self._batch = max(self._batch, _INLINE_BATCH)
+                return True
+        self._batch = min(self._batch * 2, _INLINE_BATCH)
+        return clock() - self._began <= worth
+
+    def _remaining(self) -> int:
+        """Items not yet submitted (the input's length must be known)."""
+        assert self._total is not None
+        return self._total - self._read + sum(len(s.args) for s in self._pending)
 
     # -- phase 2: tasks on the session ---------------------------------------------
 
     def _fill(self) -> None:
         session = self._session
         while len(self._tasks) < session.slots:
-            remaining = None
-            if self._total is not None:
-                remaining = self._total - self._read + sum(len(s.args) for s in self._pending)
+            remaining = None if self._total is None else self._remaining()
             size = self._sizer.next_size(remaining)
             if not self._pending:
                 if self._exhausted or self._window_full():

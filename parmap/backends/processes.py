@@ -183,6 +183,16 @@ class ProcessSession(Session):
         self._owner.clear()
 
 
+def _default_start_method() -> str:
+    """The platform's default start method (as the standard library chooses it)."""
+    import multiprocessing
+
+    method: str = multiprocessing.get_start_method(allow_none=True) or (
+        multiprocessing.get_all_start_methods()[0]
+    )
+    return method
+
+
 class ProcessBackend(Backend):
     """Worker processes; as a context manager it keeps them warm across runs.
 
@@ -194,11 +204,11 @@ class ProcessBackend(Backend):
     name = "processes"
 
     def __init__(self, workers: int | None = None, *, start_method: str | None = None) -> None:
-        import multiprocess
-
         super().__init__(workers)
-        self.start_method: str = start_method or multiprocess.get_start_method(allow_none=False)
-        self._ctx = multiprocess.get_context(self.start_method)
+        # multiprocess (and dill with it) is imported only when workers start:
+        # a job small enough to finish in the caller never pays for it.
+        self.start_method: str = start_method or _default_start_method()
+        self._ctx: Any = None
         self.pool: list[_Worker] = []
         self._runs = 0
 
@@ -212,6 +222,10 @@ class ProcessBackend(Backend):
 
     def live_workers(self) -> list[_Worker]:
         """The worker processes, started on first use."""
+        if self._ctx is None:
+            import multiprocess
+
+            self._ctx = multiprocess.get_context(self.start_method)
         while len(self.pool) < self.workers:
             self.pool.append(_Worker(self._ctx))
         return self.pool

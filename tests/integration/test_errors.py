@@ -1,0 +1,79 @@
+"""A worker's exception reaches the caller as its own type, naming the item."""
+
+from __future__ import annotations
+
+import pytest
+
+import parmap
+from tests import helpers
+
+PLACES = [
+    pytest.param({"backend": "serial"}, id="serial"),
+    pytest.param({"backend": "threads", "workers": 2}, id="threads"),
+    pytest.param({"backend": "processes", "workers": 2, "start_method": "fork"}, id="fork"),
+    pytest.param({"backend": "processes", "workers": 2, "start_method": "spawn"}, id="spawn"),
+]
+
+
+@pytest.mark.parametrize("options", PLACES)
+@pytest.mark.parametrize("inline", [None, False])
+def test_value_error_keeps_its_type_and_names_the_item(options, inline):
+    with pytest.raises(ValueError, match=r"bad item 3") as caught:
+        parmap.parallel_map(helpers.fail_on, range(6), inline=inline, **options)
+    notes = "\n".join(caught.value.__notes__)
+    assert "item 3 (3)" in notes
+
+
+def test_remote_traceback_is_the_cause():
+    with pytest.raises(ValueError) as caught:
+        parmap.parallel_map(
+            helpers.fail_on, range(6), workers=2, start_method="fork", inline=False
+        )
+    cause = caught.value.__cause__
+    assert isinstance(cause, parmap.RemoteTraceback)
+    assert "fail_on" in str(cause)
+    assert "worker pid" in "\n".join(caught.value.__notes__)
+
+
+def test_exception_that_cannot_travel_arrives_as_stand_in():
+    with pytest.raises(parmap.RemoteError, match=r"CustomInitError: code 7: custom failure"):
+        parmap.parallel_map(
+            helpers.raise_custom, range(4), workers=2, start_method="fork", inline=False
+        )
+
+
+def test_collect_returns_failures_in_place():
+    got = parmap.parallel_map(
+        helpers.fail_on, range(6), on_error="collect", workers=2, start_method="fork"
+    )
+    assert [g for g in got if not isinstance(g, parmap.Failure)] == [0, 1, 2, 4, 5]
+    failure = got[3]
+    assert isinstance(failure, parmap.Failure)
+    assert failure.index == 3
+    assert failure.item == 3
+    assert isinstance(failure.exception, ValueError)
+
+
+def test_skip_leaves_failures_out_with_a_warning():
+    with pytest.warns(RuntimeWarning, match=r"1 item\(s\) failed"):
+        got = parmap.parallel_map(
+            helpers.fail_on, range(6), on_error="skip", backend="threads", workers=2
+        )
+    assert got == [0, 1, 2, 4, 5]
+
+
+def test_unpicklable_item_is_named_before_work_starts():
+    import threading
+
+    items = [1, 2, threading.Lock(), 4]
+    with pytest.raises(parmap.UnpicklableError, match=r"item 2") as caught:
+        parmap.parallel_map(
+            helpers.pid_of,
+            items,
+            serializer="pickle",
+            workers=2,
+            start_method="fork",
+            inline=False,
+        )
+    assert caught.value.report is not None
+    assert "lock" in caught.value.report.problems[0].type_name.lower()
