@@ -6,7 +6,7 @@ import dataclasses
 import datetime
 import time
 
-from parmap._cache_record import BadRecordError, open_record
+from parmap._cache_record import BadRecordError, Signer, open_record
 from parmap._cache_store import Store
 
 __all__ = ["CacheInfo", "FunctionInfo", "PruneResult", "VerifyResult", "clear", "info", "prune"]
@@ -129,7 +129,7 @@ def info(store: Store, /) -> CacheInfo:
     )
 
 
-def verify(store: Store, secret: bytes, remove_bad: bool, /) -> VerifyResult:
+def verify(store: Store, signer: Signer, remove_bad: bool, /) -> VerifyResult:
     """Check every entry's tag and that it loads; optionally delete the bad ones."""
     names = {row[0]: row[1] for row in store.functions()}
     checked = 0
@@ -138,7 +138,7 @@ def verify(store: Store, secret: bytes, remove_bad: bool, /) -> VerifyResult:
     for key, scope, record in store.scan():
         checked += 1
         try:
-            open_record(secret, key, record)
+            open_record(signer, key, record)
         except BadRecordError as exc:
             bad.append((key.hex(), names.get(scope, "?"), exc.reason))
             bad_keys.append(key)

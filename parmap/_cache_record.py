@@ -28,6 +28,7 @@ __all__ = [
     "CODECS",
     "FORMAT_VERSION",
     "BadRecordError",
+    "Signer",
     "choose_codec",
     "make_record",
     "open_record",
@@ -88,12 +89,12 @@ def dump_result(value: Any, /) -> bytes:
     """
     try:
         return pickle.dumps(value, protocol=PROTOCOL)
-    except Exception as first:
+    except Exception as first:  # noqa: BLE001 - a __reduce__ may raise anything
         try:
             import cloudpickle
 
             return bytes(cloudpickle.dumps(value, protocol=PROTOCOL))
-        except Exception:
+        except Exception:  # noqa: BLE001 - as above, for cloudpickle
             msg = f"a result of type {type(value).__qualname__} cannot be pickled: {first}"
             raise pickle.PicklingError(msg) from first
 
@@ -117,15 +118,38 @@ def _decompress(codec_id: int, data: bytes) -> bytes:
     raise BadRecordError(f"unknown codec {codec_id}")
 
 
-def _tag(secret: bytes, key: bytes, header: bytes, payload: bytes) -> bytes:
-    mac = hmac.new(secret, DOMAIN, hashlib.sha256)
-    mac.update(key)
-    mac.update(header)
-    mac.update(payload)
-    return mac.digest()
+class Signer:
+    """HMAC-SHA256 with one secret, its key schedule computed once.
+
+    This is RFC 2104 HMAC written out with ``hashlib`` states prepared from the padded secret:
+    per record it costs two hash copies (about 2 µs) where ``hmac.digest`` re-derives the pads
+    each time (about 4 µs), which was most of the cost of looking up a small result. The
+    output equals ``hmac.digest(secret, DOMAIN + message, "sha256")`` (tested).
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, secret: bytes, /) -> None:
+        block = hashlib.sha256().block_size
+        padded = (hashlib.sha256(secret).digest() if len(secret) > block else secret).ljust(
+            block, b"\0"
+        )
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+        self._inner.update(DOMAIN)
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
+
+    def tag(self, key: bytes, header: bytes, payload: bytes, /) -> bytes:
+        """Return the tag of one record (key and header are fixed-size, so no separators)."""
+        inner = self._inner.copy()
+        inner.update(key)
+        inner.update(header)
+        inner.update(payload)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
 
-def make_record(secret: bytes, key: bytes, pickled: bytes, /, *, codec: str = "raw") -> bytes:
+def make_record(signer: Signer, key: bytes, pickled: bytes, /, *, codec: str = "raw") -> bytes:
     """Build the authenticated record for ``key`` holding the pickle ``pickled``."""
     payload = pickled
     if codec != "raw" and len(pickled) >= _MIN_COMPRESS:
@@ -137,10 +161,10 @@ def make_record(secret: bytes, key: bytes, pickled: bytes, /, *, codec: str = "r
     else:
         codec = "raw"
     header = _HEADER.pack(MAGIC, FORMAT_VERSION, CODECS[codec], PROTOCOL)
-    return header + _tag(secret, key, header, payload) + payload
+    return header + signer.tag(key, header, payload) + payload
 
 
-def check_record(secret: bytes, key: bytes, record: bytes, /) -> tuple[int, bytes]:
+def check_record(signer: Signer, key: bytes, record: bytes, /) -> tuple[int, bytes]:
     """Verify a record's header and tag; return ``(codec id, payload)`` without unpickling.
 
     Raises:
@@ -156,21 +180,21 @@ def check_record(secret: bytes, key: bytes, record: bytes, /) -> tuple[int, byte
         raise BadRecordError(f"format {version}, this parmap reads format {FORMAT_VERSION}")
     tag = record[_HEADER.size : _HEADER.size + _TAG_SIZE]
     payload = record[_HEADER.size + _TAG_SIZE :]
-    if not hmac.compare_digest(tag, _tag(secret, key, header, payload)):
+    if not hmac.compare_digest(tag, signer.tag(key, header, payload)):
         raise BadRecordError(
             "authentication failed (tampered, truncated, moved, or written with another secret)"
         )
     return codec_id, payload
 
 
-def open_record(secret: bytes, key: bytes, record: bytes, /) -> Any:
+def open_record(signer: Signer, key: bytes, record: bytes, /) -> Any:
     """Verify a record, then decompress and unpickle its result.
 
     Raises:
         BadRecordError: verification failed, or the verified payload does not load here (for
             example a class that no longer exists).
     """
-    codec_id, payload = check_record(secret, key, record)
+    codec_id, payload = check_record(signer, key, record)
     try:
         return pickle.loads(_decompress(codec_id, payload))
     except BadRecordError:

@@ -34,13 +34,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
-__all__ = ["DB_NAME", "SCHEMA_VERSION", "Store"]
+__all__ = ["DB_NAME", "SCHEMA_VERSION", "TOUCH_GRANULARITY", "Store"]
 
 DB_NAME = "entries.sqlite"
 SCHEMA_VERSION = "1"
 _BUSY_TIMEOUT = 60.0
 _BATCH = 500  # keys per SELECT: well under SQLite's limit on bound parameters
-_TOUCH_GRANULARITY = 60.0  # seconds: a hit rewrites its last-use time at most this often
+TOUCH_GRANULARITY = 60.0  # seconds: a hit rewrites its last-use time at most this often
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -182,26 +182,27 @@ class Store:
             )
 
     @_locked
-    def get(self, keys: Sequence[bytes], /) -> dict[bytes, bytes]:
-        """Return the stored records of those ``keys`` that exist (unverified)."""
+    def get(self, keys: Sequence[bytes], /) -> dict[bytes, tuple[bytes, float]]:
+        """Return ``key -> (record, last use)`` for those ``keys`` that exist (unverified)."""
         db = self._connect()
-        found: dict[bytes, bytes] = {}
+        found: dict[bytes, tuple[bytes, float]] = {}
         for start in range(0, len(keys), _BATCH):
             batch = keys[start : start + _BATCH]
-            query = f"SELECT key, record FROM entries WHERE key IN ({_marks(len(batch))})"
-            found.update(db.execute(query, batch).fetchall())
+            query = f"SELECT key, record, used FROM entries WHERE key IN ({_marks(len(batch))})"
+            for key, record, used in db.execute(query, batch):
+                found[key] = (record, used)
         return found
 
     @_locked
     def touch(self, keys: Sequence[bytes], /, *, now: float) -> None:
-        """Mark entries as used now (for least-recently-used pruning), coarsely."""
+        """Mark entries as used now (for least-recently-used pruning)."""
         db = self._connect()
         with self._write(db):
             for start in range(0, len(keys), _BATCH):
                 batch = keys[start : start + _BATCH]
                 db.execute(
-                    f"UPDATE entries SET used = ? WHERE used < ? AND key IN ({_marks(len(batch))})",
-                    (now, now - _TOUCH_GRANULARITY, *batch),
+                    f"UPDATE entries SET used = ? WHERE key IN ({_marks(len(batch))})",
+                    (now, *batch),
                 )
 
     @_locked

@@ -51,12 +51,13 @@ from parmap._cache_record import (
     FORMAT_VERSION,
     PROTOCOL,
     BadRecordError,
+    Signer,
     choose_codec,
     dump_result,
     make_record,
     open_record,
 )
-from parmap._cache_store import Store
+from parmap._cache_store import TOUCH_GRANULARITY, Store
 from parmap._canonical import encode, global_name
 from parmap._fingerprint import fingerprint
 from parmap._secret import load_secret
@@ -124,6 +125,7 @@ class Cache:
         self._codec = choose_codec(compress)
         self._max_bytes = max_bytes
         self._store: Store | None = None
+        self._signer: Signer | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -157,10 +159,13 @@ class Cache:
         name = global_name(func)
         return BoundCache(self, prefix, name=name)
 
-    def _session(self) -> tuple[Store, bytes]:
+    def _session(self) -> tuple[Store, Signer]:
         """Open the store and load the secret (raises OSError / sqlite3.Error / ValueError)."""
         store = self._open(create=True)
-        return store, load_secret(self._secret_given)
+        with self._lock:
+            if self._signer is None:
+                self._signer = Signer(load_secret(self._secret_given))
+            return store, self._signer
 
     def info(self) -> CacheInfo:
         """Return entries, bytes, functions and last use (FileNotFoundError if no cache)."""
@@ -168,7 +173,7 @@ class Cache:
 
     def verify(self, *, remove_bad: bool = False) -> VerifyResult:
         """Check every entry's tag (and that it loads); with ``remove_bad``, delete bad ones."""
-        return verify(self._open(create=False), load_secret(self._secret_given), remove_bad)
+        return verify(self._open(create=False), Signer(load_secret(self._secret_given)), remove_bad)
 
     def prune(
         self,
@@ -240,9 +245,9 @@ class BoundCache:
         """
         hasher = self._prefix.copy()
         hasher.update(encode(args))
-        return bytes(hasher.digest())
+        return hasher.digest()  # type: ignore[no-any-return]
 
-    def _session(self, doing: str) -> tuple[Store, bytes] | None:
+    def _session(self, doing: str) -> tuple[Store, Signer] | None:
         if self._disabled:
             return None
         try:
@@ -262,7 +267,7 @@ class BoundCache:
         session = self._session("looking up results")
         if session is None or not keys:
             return {}
-        store, secret = session
+        store, signer = session
         try:
             records = store.get(keys)
         except sqlite3.Error as exc:
@@ -270,11 +275,16 @@ class BoundCache:
             return {}
         hits: dict[bytes, Any] = {}
         bad: list[str] = []
-        for key, record in records.items():
+        now = time.time()
+        stale: list[bytes] = []  # hits whose last-use time is worth rewriting
+        for key, (record, used) in records.items():
             try:
-                hits[key] = open_record(secret, key, record)
+                hits[key] = open_record(signer, key, record)
             except BadRecordError as exc:
                 bad.append(f"entry {key.hex()[:16]}: {exc.reason}")
+                continue
+            if used < now - TOUCH_GRANULARITY:
+                stale.append(key)
         if bad:
             shown = "\n".join(f"  {line}" for line in bad[:_SHOWN_BAD])
             more = f"\n  ... and {len(bad) - _SHOWN_BAD} more" if len(bad) > _SHOWN_BAD else ""
@@ -284,10 +294,10 @@ class BoundCache:
                 f"{shown}{more}\n  run `parmap cache verify {self._cache.directory}` to check "
                 "the whole cache"
             )
-        if hits:
+        if stale:
             # Last-use times only steer pruning: a busy or read-only cache may skip them.
             with contextlib.suppress(sqlite3.Error):
-                store.touch(list(hits), now=time.time())
+                store.touch(stale, now=now)
         return hits
 
     def store(self, entries: Sequence[tuple[bytes, Any]], /) -> None:
@@ -297,7 +307,7 @@ class BoundCache:
         session = self._session("storing results")
         if session is None:
             return
-        store, secret = session
+        store, signer = session
         rows = []
         for key, value in entries:
             try:
@@ -305,7 +315,7 @@ class BoundCache:
             except pickle.PicklingError as exc:
                 _warn(f"a result of {self._name} was not cached (entry {key.hex()[:16]}): {exc}")
                 continue
-            record = make_record(secret, key, pickled, codec=self._cache._codec)
+            record = make_record(signer, key, pickled, codec=self._cache._codec)
             rows.append((key, self._scope, record))
         now = time.time()
         try:

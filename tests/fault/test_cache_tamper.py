@@ -16,7 +16,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import helpers_cache
 
-from parmap._cache_record import make_record
+from parmap._cache_record import Signer, make_record
 from parmap.cache import BoundCache, Cache
 from parmap.errors import CacheWarning
 
@@ -85,7 +85,7 @@ def test_flipped_bit(filled: tuple[Cache, BoundCache, list[bytes]], position: in
 
 def test_forged_with_a_wrong_secret(filled: tuple[Cache, BoundCache, list[bytes]]) -> None:
     cache, bound, keys = filled
-    forged = make_record(helpers_cache.OTHER_SECRET, keys[2], pickle.dumps(999))
+    forged = make_record(Signer(helpers_cache.OTHER_SECRET), keys[2], pickle.dumps(999))
     _set_record(cache, keys[2], forged)
     _lookup_expecting_bad(bound, keys, keys[2], r"another secret")
     _check_recomputed_overwrites(cache, bound, keys)
@@ -171,7 +171,7 @@ def test_result_class_gone_is_recomputed(
     cache, bound, keys = filled
     value = helpers_cache.Point(1, frozenset())
     forged = pickle.dumps(value, protocol=5).replace(b"Point", b"Gone_")
-    _set_record(cache, keys[2], make_record(helpers_cache.TEST_SECRET, keys[2], forged))
+    _set_record(cache, keys[2], make_record(Signer(helpers_cache.TEST_SECRET), keys[2], forged))
     _lookup_expecting_bad(bound, keys, keys[2], r"does not load here: AttributeError")
 
 

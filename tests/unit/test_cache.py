@@ -208,3 +208,15 @@ def test_database_is_one_file_not_one_per_entry(cache: Cache) -> None:
     assert names <= {"entries.sqlite", "entries.sqlite-wal", "entries.sqlite-shm"}
     with sqlite3.connect(cache.directory / "entries.sqlite") as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_lookup_refreshes_last_use_so_pruning_keeps_hits(cache: Cache) -> None:
+    bound = cache.bind(square)
+    keys = [bound.key((i,)) for i in range(10)]
+    bound.store([(k, "v" * 100) for k in keys])
+    with sqlite3.connect(cache.directory / "entries.sqlite") as db:
+        db.execute("UPDATE entries SET used = used - 86400 * 30")
+    bound.lookup([keys[7]])
+    result = cache.prune(max_bytes=200)
+    assert result.entries == 9
+    assert set(bound.lookup(keys)) == {keys[7]}
