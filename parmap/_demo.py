@@ -14,6 +14,7 @@ import sys
 import sysconfig
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from types import CodeType
 
@@ -28,7 +29,7 @@ def source_files(limit: int = FILES) -> list[str]:
     files = sorted(
         str(path)
         for path in root.rglob("*.py")
-        if "site-packages" not in path.parts and "test" not in path.parts
+        if not {"site-packages", "test", "tests", "idlelib"} & set(path.parts)
     )
     return files[:limit]
 
@@ -45,7 +46,9 @@ def analyse(path: str) -> tuple[int, int]:
     """Compile one source file: its number of lines and of bytecode instructions."""
     source = Path(path).read_bytes()
     try:
-        code = compile(source, path, "exec", dont_inherit=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            code = compile(source, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError):
         return source.count(b"\n"), 0
     return source.count(b"\n"), _instructions(code)
@@ -113,6 +116,7 @@ def _resume(files: list[str]) -> None:
         child = subprocess.Popen(
             [sys.executable, "-c", _CHILD, directory],
             stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             start_new_session=True,
         )
@@ -121,12 +125,16 @@ def _resume(files: list[str]) -> None:
         time.sleep(1.5)
         os.killpg(child.pid, signal.SIGINT)
         try:
-            child.wait(timeout=10)
+            _, errors = child.communicate(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(child.pid, signal.SIGKILL)
-            child.wait(timeout=10)
+            _, errors = child.communicate(timeout=10)
+        last = errors.strip().splitlines()[-1:] or ["(no message)"]
         kept = parmap.Cache(directory).info().entries
-        _say(f"   interrupted after 1.5 s: {kept} of {len(files)} results were already on disk")
+        _say(
+            f"   the run was interrupted after 1.5 s ({last[0]});\n"
+            f"   {kept} of {len(files)} results were already on disk"
+        )
         started = time.perf_counter()
         results = parmap.parallel_map(analyse, files, cache=directory)
         elapsed = time.perf_counter() - started
