@@ -29,6 +29,7 @@ _FUNCTIONS: Final = (
     types.BuiltinFunctionType,
     functools.partial,
 )
+_ATOMS: Final = frozenset({bytes, bytearray, str, int, float, complex, bool, type(None)})
 ROLES: Final = ("function", "initializer", "item", "result")
 # dill payloads that reopen files (a write-mode file would be emptied) or rebuild raw
 # pointers: loading them in the caller to "verify" would be the very harm we warn about.
@@ -75,6 +76,11 @@ def explain(
         ValueError: ``serializer`` is not a known name.
     """
     _validate(serializer)
+    if type(obj) in _ATOMS:
+        # Builtin scalars round-trip with every serializer by construction: pickling a
+        # 50 MB bytes object twice just to confirm that would be the only cost of a check.
+        chosen = "pickle" if serializer == "auto" else serializer
+        return CheckReport(True, chosen, (), subject, (), serializer)
     names = ORDER if serializer == "auto" else (serializer,)
     failures: dict[str, Failure] = {}
     for name in names:

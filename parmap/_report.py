@@ -66,7 +66,8 @@ class CheckReport:
         serializer: the serializer that would ship it; ``None`` when none can.
         problems: the culprits found, outermost path first; empty when ``ok``.
         subject: the name of the checked object, root of every path (``"func"``, ``"args[3]"``).
-        verified: the serializers parmap actually tried that round-tripped the object.
+        verified: the serializers parmap actually tried that round-tripped the object
+            (empty for builtin scalars such as ``bytes``, which need no trial).
         requested: the serializer option the check was made for (``"auto"`` or a name).
         notes: cautions about a success that may not behave as expected (a write-mode
             file reopened in the worker, a copied lock, …).
@@ -86,6 +87,11 @@ class CheckReport:
     def __str__(self) -> str:
         if self.ok:
             head = f"{self.subject} travels: {self.serializer} round-trips it (verified)."
+            if self.serializer not in self.verified:
+                head = (
+                    f"{self.subject} travels: it is plain data, which {self.serializer} "
+                    f"always round-trips."
+                )
             others = [name for name in self.verified if name != self.serializer]
             if others:
                 head += f" Also verified: {', '.join(others)}."
