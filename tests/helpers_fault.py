@@ -1,0 +1,121 @@
+"""Importable functions and objects for the fault tests (spawn workers import them by name)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+
+def identity(x: Any) -> Any:
+    return x
+
+
+def explode_on_load(message: str) -> Any:
+    """Called by the unpickler to rebuild a :class:`LoadBomb`: always raises."""
+    raise RuntimeError(message)
+
+
+class LoadBomb:
+    """Pickles fine, but raises ``RuntimeError("cannot load <tag>")`` wherever it is unpickled."""
+
+    def __init__(self, tag: Any) -> None:
+        self.tag = tag
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (explode_on_load, (f"cannot load {self.tag}",))
+
+    def __repr__(self) -> str:
+        return f"LoadBomb({self.tag!r})"
+
+
+def load_bomb_on(x: int, bad: int = 2) -> Any:
+    """Returns a result that pickles in the worker and fails to unpickle in the caller."""
+    return LoadBomb(x) if x == bad else x
+
+
+def sys_exit_on(x: int, bad: int = 2) -> int:
+    if x == bad:
+        sys.exit(5)
+    return x
+
+
+class LockedError(Exception):
+    """An exception carrying an attribute that cannot be pickled."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.lock = threading.Lock()
+
+
+def raise_locked(x: int, bad: int = 2) -> int:
+    if x == bad:
+        raise LockedError(f"locked failure on {x}")
+    return x
+
+
+def return_generator(x: int, bad: int = 2) -> Any:
+    return (i for i in range(x)) if x == bad else x
+
+
+def record_pid_then_sleep(x: int, directory: str, seconds: float = 30.0) -> int:
+    """Leaves a file named after this worker's pid, then sleeps (parent-death tests)."""
+    with open(os.path.join(directory, f"pid-{os.getpid()}"), "w"):
+        pass
+    time.sleep(seconds)
+    return x
+
+
+def fail_until(x: int, directory: str, kind: str = "connection", fails: int = 1) -> int:
+    """Raises ``fails`` times per item (counted in marker files), then returns the item."""
+    seen = sum(1 for name in os.listdir(directory) if name.startswith(f"seen-{x}-"))
+    if seen < fails:
+        with open(os.path.join(directory, f"seen-{x}-{seen}"), "w"):
+            pass
+        if kind == "connection":
+            raise ConnectionError(f"flaky {x}")
+        raise ValueError(f"broken {x}")
+    return x
+
+
+def die_once(x: int, directory: str, bad: int = 2) -> int:
+    """SIGKILLs its own worker the first time it runs item ``bad``; succeeds after that."""
+    import signal
+
+    marker = os.path.join(directory, f"died-{x}")
+    if x == bad and not os.path.exists(marker):
+        with open(marker, "w"):
+            pass
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x
+
+
+def nested_pids(x: int) -> tuple[int, list[int]]:
+    """A nested run inside a worker: its own pid and the pids that ran the inner items."""
+    import parmap
+    from tests.helpers import pid_of
+
+    return os.getpid(), parmap.parallel_map(pid_of, range(x), workers=2, inline=False)
+
+
+def count_children(_: Any) -> int:
+    """How many live child processes this worker has (a nested run must start none)."""
+    import psutil
+
+    return len(psutil.Process().children(recursive=True))
+
+
+def stall(x: int, naps: dict[int, float], kill: int | None = None) -> int:
+    """Sleeps ``naps[x]`` seconds (0 if absent), then SIGKILLs its worker if ``x == kill``.
+
+    Lets a test decide which items keep a worker busy, so that later tasks
+    queue up behind a given item on a given worker.
+    """
+    import signal
+
+    time.sleep(naps.get(x, 0.0))
+    if x == kill:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x
