@@ -1,0 +1,1 @@
+"""Benchmarks of parmap against builtin map and the common process pools."""

@@ -1,0 +1,237 @@
+"""Run the benchmark suite: every measurement in a fresh process, repeated, interleaved.
+
+Usage: ``python -m benchmarks [--quick] [--workloads a,b] [--contenders x,y] [--repeat N]
+[--out DIR]``. Writes ``latest.json``, ``latest.md`` and ``latest.png`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import machine
+from benchmarks.contenders import CONTENDERS, GENERAL, PARMAP_ONLY
+from benchmarks.measure import MARKER
+from benchmarks.workloads import WORKLOADS
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def plan(workloads: list[str], families: set[str] | None) -> list[tuple[str, list[str]]]:
+    """Return, per workload, the contenders to run on it (in report order)."""
+    chosen = []
+    for name in workloads:
+        names = PARMAP_ONLY.get(name, GENERAL)
+        names = [c for c in names if families is None or _selected(c, families)]
+        if names:
+            chosen.append((name, list(names)))
+    return chosen
+
+
+def _selected(contender: str, families: set[str]) -> bool:
+    return contender in families or CONTENDERS[contender].family in families
+
+
+def measure_once(
+    workload: str,
+    contender: str,
+    size: int,
+    workers: int,
+    timeout: float,
+    cache_dir: str | None = None,
+) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter and return its record.
+
+    The child runs in its own session so that, on a timeout, its pool's workers are killed
+    along with it instead of lingering and skewing the next measurements.
+    """
+    cmd = [sys.executable, "-m", "benchmarks.measure", "--workload", workload]
+    cmd += ["--contender", contender, "--size", str(size), "--workers", str(workers)]
+    if cache_dir is not None:
+        cmd += ["--cache-dir", cache_dir]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONHASHSEED="0")
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return _failed(workload, contender, size, workers, f"timeout after {timeout:.0f} s")
+    lines = [line for line in out.splitlines() if line.startswith(MARKER)]
+    if not lines:
+        tail = err.strip().splitlines()[-1:] or ["no output"]
+        reason = f"measurement process exited with {proc.returncode}: {tail[0]}"
+        return _failed(workload, contender, size, workers, reason[:200])
+    record = json.loads(lines[-1][len(MARKER) :])
+    if proc.returncode != 0 and record["error"] is None:
+        record["error"] = f"measurement process exited with {proc.returncode}"
+    return record
+
+
+def _failed(workload: str, contender: str, size: int, workers: int, reason: str) -> dict:
+    return {
+        "workload": workload,
+        "contender": contender,
+        "size": size,
+        "workers": workers,
+        "wall": None,
+        "cpu": None,
+        "digest": None,
+        "error": reason,
+    }
+
+
+def run_suite(args: argparse.Namespace) -> dict[str, Any]:
+    """Take every measurement and return the raw data of the run."""
+    workloads = args.workloads or list(WORKLOADS)
+    families = set(args.contenders) if args.contenders else None
+    schedule = plan(workloads, families)
+    sizes = {w: WORKLOADS[w].quick_size if args.quick else WORKLOADS[w].size for w in workloads}
+    started = time.time()
+    load_before = machine.load_average()
+
+    references = {}
+    for workload, _ in schedule:
+        ref = measure_once(workload, "map", sizes[workload], args.workers, args.timeout)
+        references[workload] = ref["digest"]
+        _say(f"reference  {workload:<12} map {_show(ref)}")
+
+    records: list[dict[str, Any]] = []
+    probes: list[float] = []
+    for rep in range(args.repeat):
+        for workload, contenders in schedule:
+            probes.append(machine.probe_speed())
+            # A cached rerun must follow the cold run that filled its cache: one fresh
+            # directory per repeat, shared by the pair.
+            cache_dir = tempfile.mkdtemp(prefix="parmap-bench-") if workload == "cache" else None
+            try:
+                for contender in _order(workload, contenders, rep):
+                    record = measure_once(
+                        workload, contender, sizes[workload], args.workers, args.timeout, cache_dir
+                    )
+                    record["repeat"] = rep
+                    record["verdict"] = _verdict(record, references[workload])
+                    records.append(record)
+                    _say(
+                        f"[{rep + 1}/{args.repeat}] {workload:<12} {contender:<14} {_show(record)}"
+                    )
+            finally:
+                if cache_dir is not None:
+                    shutil.rmtree(cache_dir, ignore_errors=True)
+
+    return {
+        "config": {
+            "quick": args.quick,
+            "repeat": args.repeat,
+            "workers": args.workers,
+            "sizes": sizes,
+            "schedule": schedule,
+            "command": " ".join(["python -m benchmarks", *sys.argv[1:]]),
+            "seconds": round(time.time() - started, 1),
+        },
+        "machine": machine.describe(ROOT)
+        | {"load_before": load_before, "load_after": machine.load_average()},
+        "speed_probe_ms": [round(p, 2) for p in probes],
+        "references": references,
+        "records": records,
+    }
+
+
+def _order(workload: str, contenders: list[str], rep: int) -> list[str]:
+    """Round-robin: each repeat starts one contender later than the one before.
+
+    The cache workload keeps its order: the cold run fills the cache the rerun reads.
+    """
+    if workload == "cache":
+        return contenders
+    shift = rep % len(contenders)
+    return contenders[shift:] + contenders[:shift]
+
+
+def _verdict(record: dict[str, Any], reference: str | None) -> str:
+    if record["error"] is not None:
+        return "error"
+    if reference is None or record["digest"] != reference:
+        return "FAIL"
+    return "ok"
+
+
+def _show(record: dict[str, Any]) -> str:
+    if record.get("error"):
+        return f"error: {record['error']}"
+    text = f"{record['wall']:.3f} s"
+    if record.get("verdict") == "FAIL":
+        text += "  FAIL (results differ from map)"
+    return text
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, one repeat")
+    parser.add_argument("--workloads", type=_names(WORKLOADS), help="comma-separated")
+    parser.add_argument("--contenders", type=_names(CONTENDERS, families=True))
+    parser.add_argument("--repeat", type=int, help="measurements per cell (default 5, quick 1)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=600, help="seconds per measurement")
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results (quick: .../quick)")
+    args = parser.parse_args(argv)
+    if args.repeat is None:
+        args.repeat = 1 if args.quick else 5
+    if args.out is None:
+        args.out = RESULTS / "quick" if args.quick else RESULTS
+    return args
+
+
+def _names(known: dict[str, Any], families: bool = False) -> Any:
+    choices = set(known) | ({c.family for c in CONTENDERS.values()} if families else set())
+
+    def convert(text: str) -> list[str]:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        unknown = [n for n in names if n not in choices]
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"unknown name {unknown[0]!r}; choose from {', '.join(sorted(choices))}"
+            )
+        return names
+
+    return convert
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the suite and write the JSON, Markdown and PNG reports."""
+    args = parse(argv)
+    data = run_suite(args)
+    from benchmarks import chart, report
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary = report.write(data, args.out)
+    chart.draw(data, summary, args.out / "latest.png")
+    _say(f"wrote {args.out}/latest.md, latest.json, latest.png")
+    probes = data["speed_probe_ms"]
+    low, mid, high = min(probes), statistics.median(probes), max(probes)
+    _say(f"20 ms speed probe: median {mid:.1f} ms, range {low:.1f}-{high:.1f} ms")
+    return 0
