@@ -49,8 +49,8 @@ _SCHEMA = (
     "last_used REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS entries (key BLOB PRIMARY KEY, scope BLOB NOT NULL, "
     "size INTEGER NOT NULL, created REAL NOT NULL, used REAL NOT NULL, record BLOB NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS entries_by_use ON entries(used)",
-    "CREATE INDEX IF NOT EXISTS entries_by_scope ON entries(scope)",
+    # No index on `used` or `scope`: each index costs a page write per store() call, while the
+    # queries that would use them (pruning, info) are rare and scan the table instead.
     "CREATE TABLE IF NOT EXISTS totals (id INTEGER PRIMARY KEY CHECK (id = 0), "
     "entries INTEGER NOT NULL, bytes INTEGER NOT NULL)",
     "INSERT OR IGNORE INTO totals VALUES (0, 0, 0)",
@@ -121,8 +121,9 @@ class Store:
         db = sqlite3.connect(
             self.path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
         )
-        db.execute("PRAGMA journal_mode=WAL")
+        # synchronous first: the switch to WAL on a new file then costs no extra fsyncs.
         db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")
+        db.execute("PRAGMA journal_mode=WAL")
         with self._write(db):
             for statement in _SCHEMA:
                 db.execute(statement)
