@@ -24,6 +24,7 @@ and never touches (nor closes) the inherited one, whose locks belong to the pare
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import os
 import pathlib
@@ -31,14 +32,18 @@ import sqlite3
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
+
+from parmap.errors import CacheWarning
 
 __all__ = ["DB_NAME", "SCHEMA_VERSION", "TOUCH_GRANULARITY", "Store"]
 
 DB_NAME = "entries.sqlite"
 SCHEMA_VERSION = "1"
 _BUSY_TIMEOUT = 60.0
+_CORRUPT_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
 _BATCH = 500  # keys per SELECT: well under SQLite's limit on bound parameters
 TOUCH_GRANULARITY = 60.0  # seconds: a hit rewrites its last-use time at most this often
 
@@ -105,6 +110,7 @@ class Store:
             raise FileNotFoundError(msg)
         if create:
             directory.mkdir(parents=True, exist_ok=True)
+        self._repair = create
         self._lock = threading.RLock()
         self._pid = -1
         self._db: sqlite3.Connection | None = None
@@ -118,24 +124,79 @@ class Store:
             # Forked: the parent's connection and its locks are not ours. Keep the object alive
             # so that garbage collection never runs sqlite3_close on it in this process.
             self._inherited.append(self._db)
+        try:
+            db = self._open_db()
+        except sqlite3.DatabaseError as exc:
+            if not self._repair or getattr(exc, "sqlite_errorcode", None) not in _CORRUPT_CODES:
+                raise
+            self._quarantine()
+            db = self._open_db()
+        self._db, self._pid = db, os.getpid()
+        return db
+
+    def _open_db(self) -> sqlite3.Connection:
         db = sqlite3.connect(
             self.path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
         )
-        # synchronous first: the switch to WAL on a new file then costs no extra fsyncs.
-        db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")
-        db.execute("PRAGMA journal_mode=WAL")
-        with self._write(db):
-            for statement in _SCHEMA:
-                db.execute(statement)
-            found = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
-            if found is None:
-                self._write_meta(db)
-            elif found[0] != SCHEMA_VERSION:
-                db.close()
-                msg = f"{self.path} has cache schema {found[0]}; this parmap reads {SCHEMA_VERSION}"
+        try:
+            # synchronous first: the switch to WAL on a new file then costs no extra fsyncs.
+            db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")
+            db.execute("PRAGMA journal_mode=WAL")
+            if self._schema(db) is None:
+                with self._write(db):
+                    for statement in _SCHEMA:
+                        db.execute(statement)
+                    if self._schema(db) is None:
+                        self._write_meta(db)
+            found = self._schema(db)
+            if found != SCHEMA_VERSION:
+                msg = f"{self.path} has cache schema {found}; this parmap reads {SCHEMA_VERSION}"
                 raise sqlite3.DatabaseError(msg)
-        self._db, self._pid = db, os.getpid()
+        except BaseException:
+            db.close()
+            raise
         return db
+
+    @staticmethod
+    def _schema(db: sqlite3.Connection) -> str | None:
+        try:
+            row = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+        except sqlite3.OperationalError:  # no meta table yet: a new database
+            return None
+        return None if row is None else str(row[0])
+
+    def _quarantine(self) -> None:
+        """Move a damaged database aside (with its log) so that a fresh one takes its place.
+
+        Under an exclusive lock on a lock file, and only if the file is still damaged when the
+        lock is held: two runs that find it damaged at once must not move aside the fresh
+        database the first one already made.
+        """
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        with open(lock_path, "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self._open_db().close()
+            except sqlite3.DatabaseError as exc:
+                if getattr(exc, "sqlite_errorcode", None) not in _CORRUPT_CODES:
+                    raise
+            else:
+                return  # another run already replaced it
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{os.getpid()}")
+            os.replace(self.path, aside)
+            for suffix in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(
+                        self.path.with_name(self.path.name + suffix),
+                        aside.with_name(aside.name + suffix),
+                    )
+        warnings.warn(
+            f"the cache database {self.path} is damaged (not a readable SQLite file); it was "
+            f"moved to {aside.name} and a new one started: its results will be recomputed",
+            CacheWarning,
+            stacklevel=5,
+        )
 
     @staticmethod
     def _write_meta(db: sqlite3.Connection) -> None:

@@ -197,11 +197,18 @@ def test_golden_keys_are_stable() -> None:
     assert [bound.key(args).hex() for args in helpers_cache.key_items()] == pinned
 
 
-def test_database_file_that_is_garbage_warns(tmp_path: pathlib.Path) -> None:
+def test_damaged_database_file_is_moved_aside_and_replaced(tmp_path: pathlib.Path) -> None:
     directory = tmp_path / "cache"
     directory.mkdir()
     (directory / "entries.sqlite").write_bytes(b"garbage" * 1000)
-    bound = Cache(directory, secret=helpers_cache.TEST_SECRET).bind(double)
-    with pytest.warns(CacheWarning, match=r"(?s)cannot be used for .*double.*DatabaseError"):
+    cache = Cache(directory, secret=helpers_cache.TEST_SECRET)
+    with pytest.raises(sqlite3.DatabaseError, match=r"not a database"):
+        cache.info()  # inspection reports the damage and changes nothing
+    bound = cache.bind(double)
+    with pytest.warns(CacheWarning, match=r"(?s)entries.sqlite is damaged.*moved to .*damaged-"):
         assert bound.lookup([bound.key((1,))]) == {}
-    bound.store([(bound.key((1,)), 2)])  # no exception: the run goes on
+    bound.store([(bound.key((1,)), 2)])
+    assert bound.lookup([bound.key((1,))]) == {bound.key((1,)): 2}
+    damaged = list(directory.glob("entries.sqlite.damaged-*"))
+    assert len(damaged) == 1
+    assert damaged[0].read_bytes() == b"garbage" * 1000
