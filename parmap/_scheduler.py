@@ -23,8 +23,10 @@ from parmap import _failures, _remote
 from parmap._chunking import ChunkSizer
 from parmap._options import Options
 from parmap._progress import Progress
+from parmap._shipping import ItemNotShipped
 from parmap._task import Event, Failure, Fatal, Job, RemoteFailure, Results, Task, WorkerLost
 from parmap.backends._base import Session
+from parmap.errors import UnpicklableError
 
 _SKIPPED = object()
 _POLL_SECONDS = 0.25
@@ -251,7 +253,20 @@ class Scheduler:
                 segment = _Segment(segment.start, segment.args[:size])
             task = Task(next(self._task_ids), segment.start, segment.args)
             self._tasks[task.task_id] = _Running(task)
-            session.submit(task)
+            try:
+                session.submit(task)
+            except ItemNotShipped as refused:
+                # The task never left: the bad item fails (as on_error says),
+                # the others go back to be sent without it.
+                del self._tasks[task.task_id]
+                cut = refused.index - task.start
+                after = _Segment(refused.index + 1, task.args[cut + 1 :])
+                before = _Segment(task.start, task.args[:cut])
+                for part in (after, before):
+                    if part.args:
+                        self._pending.appendleft(part)
+                item = task.args[cut]
+                self._fail(refused.index, item, refused.error, pid=None, annotate=False)
 
     def _handle(self, event: Event) -> None:
         if isinstance(event, Results):
@@ -262,7 +277,9 @@ class Scheduler:
             task = running.task
             running.reported = event.offset + len(event.values)
             start = task.start + event.offset
-            if not event.errors:
+            if event.unreadable is not None:
+                self._unreadable(event, task)
+            elif not event.errors:
                 self._finish(start, event.values)
             else:
                 begin = 0
@@ -281,17 +298,54 @@ class Scheduler:
         elif isinstance(event, Fatal):
             raise _failures.fatal(event)
 
+    def _unreadable(self, event: Results, task: Task) -> None:
+        """Items whose data would not unpickle: run each alone, then blame the one that fails."""
+        first = task.start + event.offset
+        items = task.args[event.offset : event.offset + len(event.values)]
+        exc = event.unreadable
+        assert exc is not None
+        if len(items) > 1:
+            singles = [_Segment(first + i, [item], single=True) for i, item in enumerate(items)]
+            self._pending.extendleft(reversed(singles))
+            return
+        if event.unreadable_in == "worker":
+            text = f"cannot load item {first} in the worker: {type(exc).__name__}: {exc}"
+            advice = (
+                "It pickles here but does not unpickle there: its type or a function it refers "
+                "to may not be importable in the worker (defined in __main__ under spawn, or in "
+                "a module the worker cannot import), or its __reduce__/__setstate__ fails there."
+            )
+        else:
+            text = (
+                f"cannot load the result of item {first} in the caller: {type(exc).__name__}: {exc}"
+            )
+            advice = (
+                "The worker pickled it, but it does not unpickle here: its type may exist only "
+                "in the worker (defined in the worker's __main__, or in a module the caller "
+                "cannot import), or its __setstate__ fails. Return plain data, or define the "
+                "type in an importable module."
+            )
+        error = UnpicklableError(f"{text}\n{advice}")
+        error.__cause__ = exc
+        self._fail(first, items[0], error, pid=None, annotate=False)
+
     def _lost(self, event: WorkerLost) -> None:
         requeue: list[_Segment] = []
-        for task_id in event.task_ids:
+        for position, task_id in enumerate(event.task_ids):
             running = self._tasks.pop(task_id, None)
             if running is None:
                 continue
             first = running.task.start + running.reported
             args = running.task.args[running.reported :]
             culprit = event.index
-            if culprit is None or not first <= culprit < first + len(args):
-                culprit = first if len(args) == 1 else None
+            if culprit is None and position == 0 and len(args) == 1:
+                culprit = first  # the task it was running held only this item
+            if culprit is not None and not first <= culprit < first + len(args):
+                requeue.append(_Segment(first, args))  # queued behind: blameless
+                continue
+            if culprit is None and position > 0:
+                requeue.append(_Segment(first, args))
+                continue
             if culprit is None:
                 # Which item killed the worker is unknown: run each alone.
                 requeue.extend(_Segment(first + i, [a], single=True) for i, a in enumerate(args))

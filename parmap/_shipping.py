@@ -58,11 +58,25 @@ def _explain_bundle(job: Job, portable: bool) -> Exception:
     )
 
 
+class ItemNotShipped(Exception):  # noqa: N818 - internal signal, never reaches users
+    """An item of a task cannot be pickled; carries its index and the explanation.
+
+    Attributes:
+        index: the item's index in the input.
+        error: the :class:`UnpicklableError` to raise or collect for it.
+    """
+
+    def __init__(self, index: int, error: Exception, /) -> None:
+        super().__init__(str(error))
+        self.index = index
+        self.error = error
+
+
 def pack_chunk(task: Task, /, *, serializer: str, portable: bool) -> bytes:
     """Pickle a task's items in one go with the fastest serializer that works.
 
     Raises:
-        UnpicklableError: an item cannot be pickled; the error names its index.
+        ItemNotShipped: an item cannot be pickled; it names the index.
     """
     try:
         return serializers.dumps((task.start, task.args), serializer, portable=portable)
@@ -70,21 +84,25 @@ def pack_chunk(task: Task, /, *, serializer: str, portable: bool) -> bytes:
         raise explain_item(task, serializer=serializer, portable=portable) from None
 
 
-def explain_item(task: Task, /, *, serializer: str, portable: bool) -> Exception:
+def explain_item(task: Task, /, *, serializer: str, portable: bool) -> ItemNotShipped:
     """The error for the first item of ``task`` that cannot be pickled."""
     from parmap._check import unpicklable_error
 
-    for index, args in enumerate(task.args, task.start):
+    for index, item in enumerate(task.args, task.start):
         try:
-            serializers.dumps(args, serializer, portable=portable)
+            serializers.dumps(item, serializer, portable=portable)
         except serializers.SerializationFailure:
-            return unpicklable_error(
-                args,
+            error = unpicklable_error(
+                item,
                 role="item",
                 subject=f"args[{index}]",
                 serializer=serializer,
                 portable=portable,
+                index=index,
             )
-    return unpicklable_error(
+            return ItemNotShipped(index, error)
+    # Each item pickles alone but not together (a shared object pickling once).
+    error = unpicklable_error(
         task.args, role="item", subject="args", serializer=serializer, portable=portable
     )
+    return ItemNotShipped(task.start, error)

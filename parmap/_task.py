@@ -99,6 +99,11 @@ class Results:
             :class:`RemoteFailure` or a local exception.
         busy: seconds the worker spent computing these items.
         done: no more items will be reported for this task.
+        unreadable: set when these items' data could not be unpickled (their
+            results here, or the chunk in the worker); ``values`` then holds
+            one None per item, and each item is run again alone to tell which
+            one is at fault.
+        unreadable_in: ``"caller"`` or ``"worker"``: where unpickling failed.
     """
 
     task_id: int
@@ -107,6 +112,8 @@ class Results:
     errors: dict[int, Any]
     busy: float = 0.0
     done: bool = False
+    unreadable: BaseException | None = None
+    unreadable_in: str = "caller"
 
 
 @dataclass(slots=True)

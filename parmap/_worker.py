@@ -27,9 +27,11 @@ MSG_STOP = b"S"
 # Messages to the caller.
 MSG_RESULTS = b"R"  # task id, done flag, busy seconds; the outcomes follow as their own message
 MSG_SETUP_FAILED = b"I"
+MSG_CHUNK_FAILED = b"X"  # task id; the chunk could not be unpickled here
 
 TASK_HEADER = struct.Struct("<q16s")
-RESULTS_HEADER = struct.Struct("<q?d")
+RESULTS_HEADER = struct.Struct("<q?dqq")  # task id, done, busy, offset, count
+TASK_ID = struct.Struct("<q")
 DIGEST_SIZE = 16
 
 #: Seconds after which a worker sends back what it has, even mid-chunk: an
@@ -165,23 +167,28 @@ def main(conn: Any, state: Any, parent_pid: int) -> None:
             return
         if kind == MSG_FUNC:
             digest = message[1 : 1 + DIGEST_SIZE]
-            func, initializer, initargs, serializer, star = serializers.loads(
-                memoryview(message)[1 + DIGEST_SIZE :]
-            )
-            if initializer is not None:
-                try:
+            try:
+                func, initializer, initargs, serializer, star = serializers.loads(
+                    memoryview(message)[1 + DIGEST_SIZE :]
+                )
+                if initializer is not None:
                     initializer(*initargs)
-                except Exception as exc:  # noqa: BLE001 - reported to the caller
-                    conn.send_bytes(MSG_SETUP_FAILED + serializers.dumps(_remote.pack(exc)))
-                    return
+            except Exception as exc:  # noqa: BLE001 - reported to the caller
+                conn.send_bytes(MSG_SETUP_FAILED + serializers.dumps(_remote.pack(exc)))
+                return
             functions[digest] = (func, serializer, star)
             continue
         task_id, digest = TASK_HEADER.unpack_from(message, 1)
         chunk = inbox.get()
         if chunk is None:
             return
-        start, args = serializers.loads(chunk)
         func, serializer, star = functions[digest]
+        try:
+            start, args = serializers.loads(chunk)
+        except Exception as exc:  # noqa: BLE001 - reported; the caller isolates the item
+            failure = serializers.dumps(_remote.pack(exc))
+            conn.send_bytes(MSG_CHUNK_FAILED + TASK_ID.pack(task_id) + failure)
+            continue
 
         def flush(
             offset: int,
@@ -194,7 +201,8 @@ def main(conn: Any, state: Any, parent_pid: int) -> None:
             serializer: str = serializer,
         ) -> None:
             body = pack_results(start, offset, values, errors, serializer)
-            conn.send_bytes(MSG_RESULTS + RESULTS_HEADER.pack(task_id, done, busy))
+            header = RESULTS_HEADER.pack(task_id, done, busy, offset, len(values))
+            conn.send_bytes(MSG_RESULTS + header)
             conn.send_bytes(body)
 
         run_items(

@@ -16,14 +16,11 @@ import time
 from collections import deque
 from typing import Any
 
-from parmap import _shipping, _worker, serializers
+from parmap import _remote, _shipping, _worker, serializers
 from parmap._task import Event, Fatal, Job, Results, Task, WorkerLost
 from parmap.backends._base import Backend, Session
 
-_CANNOT_LOAD = (
-    "while loading results in the caller: a result type may exist only in the workers "
-    "(defined in their __main__, or in a module the caller cannot import)"
-)
+_SETUP_FAILED = "while setting up a worker (loading the function or running the initializer)"
 
 #: Seconds to wait for a worker to exit before killing it.
 _EXIT_GRACE = 1.0
@@ -69,6 +66,7 @@ class ProcessSession(Session):
         self._portable = portable
         self._digest, self._payload = _shipping.pack_function(job, portable=portable)
         self._owner: dict[int, _Worker] = {}
+        self._sizes: dict[int, int] = {}
         self.slots = 2 * backend.workers
         self.inline_ok = job.initializer is None and job.timeout is None
         self.startup_cost = backend.startup_cost()
@@ -88,6 +86,7 @@ class ProcessSession(Session):
             pass  # the worker died; poll() reports the task as lost with it
         worker.tasks.append(task.task_id)
         self._owner[task.task_id] = worker
+        self._sizes[task.task_id] = len(task.args)
 
     def poll(self, timeout: float, /) -> list[Event]:
         from multiprocess.connection import wait
@@ -121,24 +120,40 @@ class ProcessSession(Session):
         try:
             while worker.conn.poll():
                 header = worker.conn.recv_bytes()
-                if header[:1] == _worker.MSG_SETUP_FAILED:
+                kind = header[:1]
+                if kind == _worker.MSG_SETUP_FAILED:
                     failure = serializers.loads(memoryview(header)[1:])
-                    events.append(Fatal(failure, "in the initializer, in a worker"))
+                    events.append(Fatal(failure, _SETUP_FAILED))
                     continue
-                task_id, done, busy = _worker.RESULTS_HEADER.unpack_from(header, 1)
+                if kind == _worker.MSG_CHUNK_FAILED:
+                    (task_id,) = _worker.TASK_ID.unpack_from(header, 1)
+                    failure = serializers.loads(memoryview(header)[1 + _worker.TASK_ID.size :])
+                    count = self._sizes[task_id]
+                    event = Results(task_id, 0, [None] * count, {}, done=True)
+                    event.unreadable, event.unreadable_in = _remote.rebuild(failure), "worker"
+                    events.append(event)
+                    worker.tasks.remove(task_id)
+                    self._forget(task_id)
+                    continue
+                task_id, done, busy, offset, count = _worker.RESULTS_HEADER.unpack_from(header, 1)
                 body = worker.conn.recv_bytes()
                 try:
                     offset, values, errors = serializers.loads(body)
+                    event = Results(task_id, offset, values, errors, busy, done)
                 except Exception as exc:  # noqa: BLE001 - pickles in the worker, not here
-                    events.append(Fatal(exc, _CANNOT_LOAD))
-                    return True
-                events.append(Results(task_id, offset, values, errors, busy, done))
+                    event = Results(task_id, offset, [None] * count, {}, busy, done)
+                    event.unreadable = exc
+                events.append(event)
                 if done:
                     worker.tasks.remove(task_id)
-                    self._owner.pop(task_id, None)
+                    self._forget(task_id)
         except (EOFError, OSError):
             return False
         return True
+
+    def _forget(self, task_id: int) -> None:
+        self._owner.pop(task_id, None)
+        self._sizes.pop(task_id, None)
 
     def _lost(self, worker: _Worker, *, timed_out: bool) -> list[Event]:
         events: list[Event] = []
@@ -150,7 +165,7 @@ class ProcessSession(Session):
         if not worker.tasks:
             return events
         for task_id in worker.tasks:
-            self._owner.pop(task_id, None)
+            self._forget(task_id)
         events.append(
             WorkerLost(
                 list(worker.tasks),
@@ -181,14 +196,16 @@ class ProcessSession(Session):
                 worker.kill()
                 self._backend.replace(worker)
         self._owner.clear()
+        self._sizes.clear()
 
 
 def _default_start_method() -> str:
     """The platform's default start method (as the standard library chooses it)."""
     import multiprocessing
 
-    method: str = multiprocessing.get_start_method(allow_none=True) or (
-        multiprocessing.get_all_start_methods()[0]
+    method: str = (
+        multiprocessing.get_start_method(allow_none=True)
+        or (multiprocessing.get_all_start_methods()[0])
     )
     return method
 
