@@ -42,6 +42,7 @@ class Cell:
     bad: int = 2
     options: dict[str, Any] = field(default_factory=dict)
     exitcode: int | None = None  # for WorkerDiedError
+    cause: type[BaseException] | None = None  # the loading error, for a failed unpickling
 
 
 _KILLED = r"\.\nLikely cause: "
@@ -57,10 +58,10 @@ CELLS: dict[str, Cell] = {
     "unpickle-task": Cell(
         helpers_fault.identity,
         lambda: [0, 1, helpers_fault.LoadBomb(2), 3],
-        parmap.WorkerDiedError,
-        r"^a worker \(pid \d+\) exited with code 1 while running item 2 \(LoadBomb\(2\)\)"
-        + _KILLED,
-        exitcode=1,
+        parmap.UnpicklableError,
+        r"^cannot load item 2 in the worker: RuntimeError: cannot load 2\n"
+        r"It pickles here but does not unpickle there",
+        cause=RuntimeError,
     ),
     "function": Cell(
         functools.partial(helpers.fail_on, bad=2),
@@ -84,8 +85,10 @@ CELLS: dict[str, Cell] = {
     "unpickle-result": Cell(
         helpers_fault.load_bomb_on,
         lambda: [0, 1, 2, 3],
-        RuntimeError,
-        r"^cannot load 2$",
+        parmap.UnpicklableError,
+        r"^cannot load the result of item 2 in the caller: RuntimeError: cannot load 2\n"
+        r"The worker pickled it, but it does not unpickle here",
+        cause=RuntimeError,
     ),
     "exception-custom-init": Cell(
         helpers.raise_custom,
@@ -147,30 +150,14 @@ SPAWN = (
     "segfault",
 )
 
-#: Cells whose ``on_error="collect"`` run the engine does not yet finish (see each reason).
-COLLECT_GAPS = {
-    "pickle-task": (
-        "an item that cannot be pickled raises UnpicklableError from Session.submit, which "
-        "the scheduler does not route through the error policy, so on_error='collect' stops "
-        "the run instead of returning a Failure for that item"
-    ),
-    "unpickle-result": (
-        "a result that cannot be unpickled in the caller becomes a Fatal event, which ends "
-        "the run under every on_error policy and drops the other items of its batch"
-    ),
-}
 
-
-def _params(policy: str) -> list[Any]:
+def _params() -> list[Any]:
     params = []
     for method in ("fork", "spawn"):
         for name in CELLS:
             if method == "spawn" and name not in SPAWN:
                 continue
-            marks = []
-            if policy == "collect" and name in COLLECT_GAPS:
-                marks.append(pytest.mark.xfail(strict=True, reason=COLLECT_GAPS[name]))
-            params.append(pytest.param(name, method, id=f"{name}-{method}", marks=marks))
+            params.append(pytest.param(name, method, id=f"{name}-{method}"))
     return params
 
 
@@ -205,11 +192,16 @@ def _check_exception(cell: Cell, exc: BaseException, item: Any) -> None:
     if isinstance(exc, parmap.RemoteError):
         assert exc.type_name.rsplit(".", 1)[-1] in ("CustomInitError", "LockedError")
         assert "could not be sent back as itself" in "\n".join(exc.__notes__)
-    if isinstance(exc, parmap.UnpicklableError):
+    if cell.cause is not None:
+        # Loading failed: the loader's own exception is the cause, with its message.
+        assert type(exc.__cause__) is cell.cause
+        assert str(exc.__cause__) == f"cannot load {cell.bad}"
+    elif isinstance(exc, parmap.UnpicklableError):
+        # Pickling failed: the check report explains the culprit.
         assert exc.report is not None
 
 
-@pytest.mark.parametrize(("name", "method"), _params("raise"))
+@pytest.mark.parametrize(("name", "method"), _params())
 def test_raise(name: str, method: str) -> None:
     cell = CELLS[name]
     items, call = _run(cell, method)
@@ -220,7 +212,7 @@ def test_raise(name: str, method: str) -> None:
     _check_exception(cell, caught.value, items[cell.bad])
 
 
-@pytest.mark.parametrize(("name", "method"), _params("collect"))
+@pytest.mark.parametrize(("name", "method"), _params())
 def test_collect(name: str, method: str) -> None:
     cell = CELLS[name]
     items, call = _run(cell, method, on_error="collect")
@@ -264,49 +256,6 @@ def test_skip_with_function_errors() -> None:
     assert results == [0, 1, 2, 4, 5]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a chunk that fails to unpickle in the worker escapes _worker.main: the worker prints "
-        "the traceback, exits with code 1, and the caller blames os._exit() instead of "
-        "reporting the loading error"
-    ),
-)
-def test_unpickle_task_error_names_the_real_cause() -> None:
-    with pytest.raises(BaseException) as caught:
-        parmap.parallel_map(
-            helpers_fault.identity,
-            [0, 1, helpers_fault.LoadBomb(2), 3],
-            workers=2,
-            start_method="fork",
-            inline=False,
-        )
-    assert re.search(r"item 2", str(caught.value))
-    assert re.search(r"cannot load 2", str(caught.value))
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "the Fatal raised when a result cannot be unpickled in the caller carries only a "
-        "generic note; it does not say which item's result it was"
-    ),
-)
-def test_unpickle_result_error_names_the_item() -> None:
-    with pytest.raises(RuntimeError, match=r"^cannot load 2$") as caught:
-        parmap.parallel_map(
-            helpers_fault.load_bomb_on, [0, 1, 2, 3], workers=2, start_method="fork", inline=False
-        )
-    assert re.search(r"item 2\b", "\n".join(caught.value.__notes__))
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Scheduler._lost blames every one-item task the dead worker held: a task queued "
-        "behind the item that killed it fails with WorkerDiedError too"
-    ),
-)
 def test_death_blames_only_the_running_item() -> None:
     # Item 3 keeps worker B busy, so task 4 queues on worker A behind item 2, which kills A.
     func = functools.partial(helpers_fault.stall, naps={2: 0.3, 3: 0.6}, kill=2)

@@ -53,7 +53,7 @@ def test_timeout_raises_for_the_hanging_item(backend: str) -> None:
 @pytest.mark.parametrize("backend", ["processes", "threads"])
 def test_timeout_collect_returns_every_other_result(backend: str) -> None:
     seconds = 30.0 if backend == "processes" else 3.0
-    # Item 3 is the last; nothing queues behind the hanging item (see the xfail test below).
+    # Item 3 is the last: its worker holds no task behind it.
     func = functools.partial(helpers.sleep_on, bad=3, seconds=seconds)
     options = _options(backend, timeout=TIMEOUT, on_error="collect", chunksize=1)
     began = time.monotonic()
@@ -75,13 +75,6 @@ def test_timeout_collect_on_threads_with_items_after_the_hanging_one() -> None:
     assert [r for r in results if not isinstance(r, parmap.Failure)] == [0, 1, 3, 4, 5, 6, 7]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Scheduler._lost blames every one-item task the stopped worker held: a task queued "
-        "behind the timed-out item fails with TimeoutError although it never ran"
-    ),
-)
 def test_timeout_blames_only_the_hanging_item() -> None:
     # Item 3 keeps worker B busy, so task 4 queues on worker A behind the hanging item 2.
     func = functools.partial(helpers_fault.stall, naps={2: 30.0, 3: 0.3})
