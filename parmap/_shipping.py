@@ -10,6 +10,7 @@ import hashlib
 from typing import Any
 
 from parmap import serializers
+from parmap._buffers import Spill
 from parmap._task import Job, Task
 
 
@@ -72,14 +73,23 @@ class ItemNotShipped(Exception):  # noqa: N818 - internal signal, never reaches 
         self.error = error
 
 
-def pack_chunk(task: Task, /, *, serializer: str, portable: bool) -> bytes:
+def pack_chunk(
+    task: Task, /, *, serializer: str, portable: bool, spill: Spill | None = None
+) -> bytes:
     """Pickle a task's items in one go with the fastest serializer that works.
+
+    Args:
+        task: the task.
+        serializer: the ``serializer`` option.
+        portable: refuse by-reference pickles of ``__main__`` objects.
+        spill: where large buffers go out of band (same-machine workers only).
 
     Raises:
         ItemNotShipped: an item cannot be pickled; it names the index.
     """
     try:
-        return serializers.dumps((task.start, task.args), serializer, portable=portable)
+        chunk = (task.start, task.args)
+        return serializers.dumps(chunk, serializer, portable=portable, spill=spill)
     except serializers.SerializationFailure:
         raise explain_item(task, serializer=serializer, portable=portable) from None
 

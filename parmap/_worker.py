@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from parmap import _remote, serializers
+from parmap import _buffers, _remote, serializers
+from parmap._buffers import Spill
 
 #: Set in every parmap worker process; nested calls see it and run serially.
 WORKER_ENV = "PARMAP_WORKER"
@@ -91,11 +92,18 @@ def run_items(
 
 
 def pack_results(
-    start: int, offset: int, values: list[Any], errors: dict[int, Any], serializer: str, /
+    start: int,
+    offset: int,
+    values: list[Any],
+    errors: dict[int, Any],
+    serializer: str,
+    /,
+    spill: Spill | None = None,
 ) -> bytes:
     """Pickle results for the trip back; a result that cannot travel becomes its failure."""
     try:
-        return serializers.dumps((offset, values, errors), serializer, portable=False)
+        group = (offset, values, errors)
+        return serializers.dumps(group, serializer, portable=False, spill=spill)
     except serializers.SerializationFailure:
         pass
     for position, value in enumerate(values):
@@ -114,7 +122,7 @@ def pack_results(
                 portable=False,
             )
             values[position], errors[position] = None, _remote.pack(error)
-    return serializers.dumps((offset, values, errors), serializer, portable=False)
+    return serializers.dumps((offset, values, errors), serializer, portable=False, spill=spill)
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -123,6 +131,7 @@ def _watch_parent(parent_pid: int) -> None:
     while True:
         time.sleep(0.5)
         if os.getppid() != parent_pid:
+            _buffers.sweep(parent_pid)
             os._exit(1)
 
 
@@ -158,6 +167,7 @@ def main(conn: Any, state: Any, parent_pid: int) -> None:
     inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
     threading.Thread(target=_receive, args=(conn, inbox), daemon=True).start()
     functions: dict[bytes, tuple[Callable[..., Any], str, bool]] = {}
+    shared = _buffers.shared_directory()
     while True:
         message = inbox.get()
         if message is None:
@@ -200,7 +210,8 @@ def main(conn: Any, state: Any, parent_pid: int) -> None:
             start: int = start,
             serializer: str = serializer,
         ) -> None:
-            body = pack_results(start, offset, values, errors, serializer)
+            spill = Spill(shared, parent_pid) if shared is not None else None
+            body = pack_results(start, offset, values, errors, serializer, spill)
             header = RESULTS_HEADER.pack(task_id, done, busy, offset, len(values))
             conn.send_bytes(MSG_RESULTS + header)
             conn.send_bytes(body)

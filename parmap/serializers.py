@@ -24,6 +24,9 @@ from collections.abc import Callable
 from types import FunctionType
 from typing import Any, Final
 
+from parmap import _buffers
+from parmap._buffers import Spill
+
 __all__ = [
     "NAMES",
     "SerializationFailure",
@@ -40,6 +43,7 @@ NAMES: Final = ("auto", "pickle", "cloudpickle", "dill")
 PROTOCOL: Final = 5
 
 _TAGS: Final = {"pickle": b"P", "cloudpickle": b"C", "dill": b"D"}
+_OUT_OF_BAND: Final = b"B"  # then the buffer files' header, then a tagged payload
 _NAMES_BY_TAG: Final = {tag[0]: name for name, tag in _TAGS.items()}
 
 
@@ -72,29 +76,33 @@ class _PortablePickler(pickle.Pickler):
         return NotImplemented
 
 
-def _pickle_dumps(obj: Any, portable: bool) -> bytes:
+BufferCallback = Callable[[pickle.PickleBuffer], Any] | None
+
+
+def _pickle_dumps(obj: Any, portable: bool, spill: BufferCallback = None) -> bytes:
     if not portable:
-        return pickle.dumps(obj, protocol=PROTOCOL)
+        return pickle.dumps(obj, protocol=PROTOCOL, buffer_callback=spill)
     buffer = io.BytesIO()
-    _PortablePickler(buffer, protocol=PROTOCOL).dump(obj)
+    _PortablePickler(buffer, protocol=PROTOCOL, buffer_callback=spill).dump(obj)
     return buffer.getvalue()
 
 
-def _cloudpickle_dumps(obj: Any, portable: bool) -> bytes:
+def _cloudpickle_dumps(obj: Any, portable: bool, spill: BufferCallback = None) -> bytes:
     import cloudpickle
 
-    data: bytes = cloudpickle.dumps(obj, protocol=PROTOCOL)
+    data: bytes = cloudpickle.dumps(obj, protocol=PROTOCOL, buffer_callback=spill)
     return data
 
 
-def _dill_dumps(obj: Any, portable: bool) -> bytes:
+def _dill_dumps(obj: Any, portable: bool, spill: BufferCallback = None) -> bytes:
     import dill
 
+    # dill's pure-Python pickler gains nothing from out-of-band buffers.
     data: bytes = dill.dumps(obj, protocol=PROTOCOL, recurse=True)
     return data
 
 
-_DUMPERS: Final[dict[str, Callable[[Any, bool], bytes]]] = {
+_DUMPERS: Final[dict[str, Callable[[Any, bool, BufferCallback], bytes]]] = {
     "pickle": _pickle_dumps,
     "cloudpickle": _cloudpickle_dumps,
     "dill": _dill_dumps,
@@ -112,10 +120,12 @@ def dumps_with(name: str, obj: Any, /, *, portable: bool = True) -> bytes:
     Raises:
         Exception: whatever the serializer raises.
     """
-    return _DUMPERS[name](obj, portable)
+    return _DUMPERS[name](obj, portable, None)
 
 
-def loads_with(name: str, data: bytes | memoryview, /) -> Any:
+def loads_with(
+    name: str, data: bytes | memoryview, /, buffers: list[bytearray] | None = None
+) -> Any:
     """Unpickle untagged ``data`` written by the named serializer."""
     if name == "dill":
         import dill
@@ -124,10 +134,12 @@ def loads_with(name: str, data: bytes | memoryview, /) -> Any:
     if name == "cloudpickle":
         import cloudpickle  # noqa: F401 - registers what its payloads need
 
-    return pickle.loads(data)
+    return pickle.loads(data, buffers=buffers)
 
 
-def dumps(obj: Any, /, serializer: str = "auto", *, portable: bool = True) -> bytes:
+def dumps(
+    obj: Any, /, serializer: str = "auto", *, portable: bool = True, spill: Spill | None = None
+) -> bytes:
     """Pickle ``obj`` into a tagged payload, choosing the serializer as ``serializer`` says.
 
     Args:
@@ -135,6 +147,7 @@ def dumps(obj: Any, /, serializer: str = "auto", *, portable: bool = True) -> by
         serializer: one of :data:`NAMES`.
         portable: whether by-reference pickles of ``__main__`` objects must be
             refused (the receiver may not share the caller's ``__main__``).
+        spill: where large buffers go out of band (shared memory), or None.
 
     Raises:
         SerializationFailure: no allowed serializer could pickle ``obj``.
@@ -143,21 +156,30 @@ def dumps(obj: Any, /, serializer: str = "auto", *, portable: bool = True) -> by
     errors: dict[str, BaseException] = {}
     for name in names:
         try:
-            return _TAGS[name] + _DUMPERS[name](obj, portable)
+            body = _DUMPERS[name](obj, portable, spill)
         except Exception as exc:  # noqa: BLE001 - every failure means "try the next one"
             errors[name] = exc
+            if spill is not None:
+                spill.discard()
+            continue
+        if spill is not None and spill.files:
+            return _OUT_OF_BAND + spill.header() + _TAGS[name] + body
+        return _TAGS[name] + body
     raise SerializationFailure(errors)
 
 
 def loads(data: bytes | memoryview, /) -> Any:
     """Unpickle a tagged payload written by :func:`dumps`."""
     view = memoryview(data)
+    buffers = None
+    if view[:1] == _OUT_OF_BAND:
+        buffers, view = _buffers.read(view[1:])
     name = _NAMES_BY_TAG.get(view[0])
     if name is None:
         raise ValueError(f"not a parmap payload: unknown serializer tag {bytes(view[:1])!r}")
-    return loads_with(name, view[1:].tobytes() if name == "dill" else view[1:])
+    return loads_with(name, view[1:].tobytes() if name == "dill" else view[1:], buffers)
 
 
 def serializer_of(data: bytes | memoryview, /) -> str:
-    """Name the serializer that wrote a tagged payload."""
+    """Name the serializer that wrote a tagged payload (without out-of-band buffers)."""
     return _NAMES_BY_TAG[memoryview(data)[0]]

@@ -16,7 +16,8 @@ import time
 from collections import deque
 from typing import Any
 
-from parmap import _remote, _shipping, _worker, serializers
+from parmap import _buffers, _remote, _shipping, _worker, serializers
+from parmap._buffers import Spill
 from parmap._task import Event, Fatal, Job, Results, Task, WorkerLost
 from parmap.backends._base import Backend, Session
 
@@ -72,7 +73,11 @@ class ProcessSession(Session):
         self.startup_cost = backend.startup_cost()
 
     def submit(self, task: Task, /) -> None:
-        chunk = _shipping.pack_chunk(task, serializer=self._job.serializer, portable=self._portable)
+        shared = self._backend.shared
+        spill = Spill(shared, os.getpid()) if shared is not None else None
+        chunk = _shipping.pack_chunk(
+            task, serializer=self._job.serializer, portable=self._portable, spill=spill
+        )
         worker = min(self._backend.live_workers(), key=lambda w: len(w.tasks))
         try:
             if self._digest not in worker.functions:
@@ -195,6 +200,7 @@ class ProcessSession(Session):
             if worker.tasks:
                 worker.kill()
                 self._backend.replace(worker)
+        _buffers.sweep(os.getpid())
         self._owner.clear()
         self._sizes.clear()
 
@@ -228,6 +234,8 @@ class ProcessBackend(Backend):
         self._ctx: Any = None
         self.pool: list[_Worker] = []
         self._runs = 0
+        #: Where large buffers travel out of band, or None (see parmap._buffers).
+        self.shared = _buffers.shared_directory()
 
     def open(self, job: Job, /) -> Session:
         # Under fork, a fresh worker shares the caller's __main__, so functions
@@ -268,6 +276,7 @@ class ProcessBackend(Backend):
         for worker in pool:
             worker.process.join(max(0.0, deadline - time.monotonic()))
             worker.kill()
+        _buffers.sweep(os.getpid())
 
     def __del__(self) -> None:
         if getattr(self, "pool", None):

@@ -179,3 +179,31 @@ def test_nested_call_runs_inside_the_worker():
 def test_empty_input():
     assert parmap.parallel_map(helpers.square, [], workers=2, start_method="fork") == []
     assert list(parmap.imap(helpers.square, iter([]), backend="threads")) == []
+
+
+def _first(array):
+    return float(array[0])
+
+
+def _filled(value):
+    import numpy as np
+
+    return np.full(500_000, value, dtype=np.float64)
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_large_arrays_both_ways_leave_no_shared_files(start_method):
+    import glob
+
+    import numpy as np
+
+    arrays = [np.full(500_000, float(i)) for i in range(6)]
+    got = parmap.parallel_map(
+        _first, arrays, workers=2, start_method=start_method, inline=False
+    )
+    assert got == [float(i) for i in range(6)]
+    back = parmap.parallel_map(
+        _filled, range(4), workers=2, start_method=start_method, inline=False
+    )
+    assert [float(a[-1]) for a in back] == [0.0, 1.0, 2.0, 3.0]
+    assert glob.glob(f"/dev/shm/parmap-{os.getpid()}-*") == []
