@@ -131,7 +131,6 @@ def parse_options(where: str, options: dict[str, Any], /) -> Options:
     for kind in retry_on:
         if not (isinstance(kind, type) and issubclass(kind, BaseException)):
             raise TypeError(f"`retry_on` must be exception types, got {kind!r}")
-    retry_on = tuple(retry_on)
     if opts.inline is not None and not isinstance(opts.inline, bool):
         raise TypeError(f"`inline` must be True, False or None, got {opts.inline!r}")
     for flag in ("ordered", "check"):
@@ -143,8 +142,8 @@ def parse_options(where: str, options: dict[str, Any], /) -> Options:
         from parmap.cache import Cache
 
         if not isinstance(opts.cache, Cache):
-            kind = type(opts.cache).__name__
-            raise TypeError(f"`cache` must be a directory path or a parmap.Cache, got {kind}")
+            got = type(opts.cache).__name__
+            raise TypeError(f"`cache` must be a directory path or a parmap.Cache, got {got}")
     object.__setattr__(opts, "retry_on", retry_on)
     object.__setattr__(opts, "initargs", tuple(opts.initargs))
     return opts

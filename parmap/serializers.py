@@ -172,7 +172,7 @@ def loads(data: bytes | memoryview, /) -> Any:
     """Unpickle a tagged payload written by :func:`dumps`."""
     view = memoryview(data)
     buffers = None
-    if view[:1] == _OUT_OF_BAND:
+    if view[0] == _OUT_OF_BAND[0]:
         buffers, view = _buffers.read(view[1:])
     name = _NAMES_BY_TAG.get(view[0])
     if name is None:
