@@ -119,3 +119,17 @@ def stall(x: int, naps: dict[int, float], kill: int | None = None) -> int:
     if x == kill:
         os.kill(os.getpid(), signal.SIGKILL)
     return x
+
+
+#: Environment variable naming a file that :func:`nap_square` appends one line to per call.
+CALLS_ENV = "PARMAP_FAULT_CALLS"
+
+
+def nap_square(x: int) -> int:
+    """A slow square (0.1 s), logging each call when ``PARMAP_FAULT_CALLS`` names a file."""
+    time.sleep(0.1)
+    log = os.environ.get(CALLS_ENV)
+    if log:
+        with open(log, "a") as calls:
+            calls.write(f"{x}\n")
+    return x * x
