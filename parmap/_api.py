@@ -133,7 +133,9 @@ def _run(
 
         cache = as_cache(opts.cache)
     star = len(iterables) > 1
-    job = Job(func, opts.serializer, opts.initializer, opts.initargs, opts.timeout, star)
+    job = Job(
+        func, opts.serializer, opts.initializer, opts.initargs, opts.timeout, star, opts.check
+    )
     total = _length(iterables)
     try:
         bound = cache.bind(func) if cache is not None else None

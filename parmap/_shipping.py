@@ -12,6 +12,7 @@ from typing import Any
 from parmap import serializers
 from parmap._buffers import Spill
 from parmap._task import Job, Task
+from parmap.errors import UnpicklableError
 
 
 def pack_function(job: Job, /, *, portable: bool) -> tuple[bytes, bytes]:
@@ -28,13 +29,22 @@ def pack_function(job: Job, /, *, portable: bool) -> tuple[bytes, bytes]:
     bundle = (job.func, job.initializer, job.initargs, job.serializer, job.star)
     try:
         payload = serializers.dumps(bundle, job.serializer, portable=portable)
-    except serializers.SerializationFailure:
+    except serializers.SerializationFailure as failure:
+        if not job.check:
+            raise _brief("the function or its set-up", failure) from None
         raise _explain_bundle(job, portable) from None
     if serializers.serializer_of(payload) != "pickle":
         from parmap._check import warn_if_harmful
 
         warn_if_harmful(job.func, subject="func", serializer=serializers.serializer_of(payload))
     return hashlib.blake2b(payload, digest_size=16).digest(), payload
+
+
+def _brief(what: str, failure: serializers.SerializationFailure) -> UnpicklableError:
+    return UnpicklableError(
+        f"cannot send {what} to the workers: {failure}\n"
+        "(check=False: run with check=True to see the path to the culprit and what to do)"
+    )
 
 
 def _explain_bundle(job: Job, portable: bool) -> Exception:
@@ -74,7 +84,13 @@ class ItemNotShipped(Exception):  # noqa: N818 - internal signal, never reaches 
 
 
 def pack_chunk(
-    task: Task, /, *, serializer: str, portable: bool, spill: Spill | None = None
+    task: Task,
+    /,
+    *,
+    serializer: str,
+    portable: bool,
+    spill: Spill | None = None,
+    explain: bool = True,
 ) -> bytes:
     """Pickle a task's items in one go with the fastest serializer that works.
 
@@ -83,6 +99,7 @@ def pack_chunk(
         serializer: the ``serializer`` option.
         portable: refuse by-reference pickles of ``__main__`` objects.
         spill: where large buffers go out of band (same-machine workers only).
+        explain: find the item at fault and explain it (the ``check`` option).
 
     Raises:
         ItemNotShipped: an item cannot be pickled; it names the index.
@@ -90,7 +107,10 @@ def pack_chunk(
     try:
         chunk = (task.start, task.args)
         return serializers.dumps(chunk, serializer, portable=portable, spill=spill)
-    except serializers.SerializationFailure:
+    except serializers.SerializationFailure as failure:
+        if not explain:
+            what = f"items {task.start}..{task.start + len(task.args) - 1}"
+            raise ItemNotShipped(task.start, _brief(what, failure)) from None
         raise explain_item(task, serializer=serializer, portable=portable) from None
 
 

@@ -19,6 +19,8 @@ class Job:
         timeout: seconds one item may run, or None.
         star: items are argument tuples to unpack (several iterables were
             zipped); otherwise each item is the single argument.
+        check: explain a pickling failure in detail (the ``check`` option);
+            when False, report the serializers' own errors only.
     """
 
     func: Callable[..., Any]
@@ -27,6 +29,7 @@ class Job:
     initargs: tuple[Any, ...] = ()
     timeout: float | None = None
     star: bool = False
+    check: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,7 +76,11 @@ class ProcessSession(Session):
         shared = self._backend.shared
         spill = Spill(shared, os.getpid()) if shared is not None else None
         chunk = _shipping.pack_chunk(
-            task, serializer=self._job.serializer, portable=self._portable, spill=spill
+            task,
+            serializer=self._job.serializer,
+            portable=self._portable,
+            spill=spill,
+            explain=self._job.check,
         )
         worker = min(self._backend.live_workers(), key=lambda w: len(w.tasks))
         try:

@@ -77,3 +77,25 @@ def test_unpicklable_item_is_named_before_work_starts():
         )
     assert caught.value.report is not None
     assert "lock" in caught.value.report.problems[0].type_name.lower()
+
+
+def test_check_false_reports_the_serializers_error_only():
+    import threading
+
+    lock = threading.Lock()
+    with pytest.raises(parmap.UnpicklableError, match=r"check=False") as caught:
+        parmap.parallel_map(
+            lambda x: lock,
+            range(3),
+            serializer="pickle",
+            check=False,
+            workers=2,
+            start_method="fork",
+            inline=False,
+        )
+    assert caught.value.report is None
+    with pytest.raises(parmap.UnpicklableError, match=r"__closure__ 'lock'") as caught:
+        parmap.parallel_map(
+            lambda x: lock, range(3), serializer="cloudpickle", workers=2, start_method="fork"
+        )
+    assert caught.value.report is not None
