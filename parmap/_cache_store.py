@@ -24,49 +24,21 @@ and never touches (nor closes) the inherited one, whose locks belong to the pare
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import os
 import pathlib
 import sqlite3
 import sys
 import threading
-import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
-from parmap.errors import CacheWarning
+from parmap._cache_db import DB_NAME, open_database, write_transaction
 
-__all__ = ["DB_NAME", "SCHEMA_VERSION", "TOUCH_GRANULARITY", "Store"]
+__all__ = ["DB_NAME", "TOUCH_GRANULARITY", "Store"]
 
-DB_NAME = "entries.sqlite"
-SCHEMA_VERSION = "1"
-_BUSY_TIMEOUT = 60.0
-_CORRUPT_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
 _BATCH = 500  # keys per SELECT: well under SQLite's limit on bound parameters
 TOUCH_GRANULARITY = 60.0  # seconds: a hit rewrites its last-use time at most this often
-
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS functions (scope BLOB PRIMARY KEY, name TEXT NOT NULL, "
-    "python TEXT NOT NULL, library TEXT NOT NULL, first_used REAL NOT NULL, "
-    "last_used REAL NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS entries (key BLOB PRIMARY KEY, scope BLOB NOT NULL, "
-    "size INTEGER NOT NULL, created REAL NOT NULL, used REAL NOT NULL, record BLOB NOT NULL)",
-    # No index on `used` or `scope`: each index costs a page write per store() call, while the
-    # queries that would use them (pruning, info) are rare and scan the table instead.
-    "CREATE TABLE IF NOT EXISTS totals (id INTEGER PRIMARY KEY CHECK (id = 0), "
-    "entries INTEGER NOT NULL, bytes INTEGER NOT NULL)",
-    "INSERT OR IGNORE INTO totals VALUES (0, 0, 0)",
-    # Triggers keep the totals exact under concurrent runs, so a size check costs one row read.
-    "CREATE TRIGGER IF NOT EXISTS entries_added AFTER INSERT ON entries BEGIN "
-    "UPDATE totals SET entries = entries + 1, bytes = bytes + NEW.size WHERE id = 0; END",
-    "CREATE TRIGGER IF NOT EXISTS entries_removed AFTER DELETE ON entries BEGIN "
-    "UPDATE totals SET entries = entries - 1, bytes = bytes - OLD.size WHERE id = 0; END",
-    "CREATE TRIGGER IF NOT EXISTS entries_resized AFTER UPDATE OF size ON entries BEGIN "
-    "UPDATE totals SET bytes = bytes + NEW.size - OLD.size WHERE id = 0; END",
-)
 
 _UPSERT = (
     "INSERT INTO entries (key, scope, size, created, used, record) VALUES (?, ?, ?, ?, ?, ?) "
@@ -124,108 +96,15 @@ class Store:
             # Forked: the parent's connection and its locks are not ours. Keep the object alive
             # so that garbage collection never runs sqlite3_close on it in this process.
             self._inherited.append(self._db)
-        try:
-            db = self._open_db()
-        except sqlite3.DatabaseError as exc:
-            if not self._repair or getattr(exc, "sqlite_errorcode", None) not in _CORRUPT_CODES:
-                raise
-            self._quarantine()
-            db = self._open_db()
+        db = open_database(self.path, durable=self._durable, repair=self._repair)
         self._db, self._pid = db, os.getpid()
         return db
-
-    def _open_db(self) -> sqlite3.Connection:
-        db = sqlite3.connect(
-            self.path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
-        )
-        try:
-            # synchronous first: the switch to WAL on a new file then costs no extra fsyncs.
-            db.execute(f"PRAGMA synchronous={'FULL' if self._durable else 'NORMAL'}")
-            db.execute("PRAGMA journal_mode=WAL")
-            if self._schema(db) is None:
-                with self._write(db):
-                    for statement in _SCHEMA:
-                        db.execute(statement)
-                    if self._schema(db) is None:
-                        self._write_meta(db)
-            found = self._schema(db)
-            if found != SCHEMA_VERSION:
-                msg = f"{self.path} has cache schema {found}; this parmap reads {SCHEMA_VERSION}"
-                raise sqlite3.DatabaseError(msg)
-        except BaseException:
-            db.close()
-            raise
-        return db
-
-    @staticmethod
-    def _schema(db: sqlite3.Connection) -> str | None:
-        try:
-            row = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
-        except sqlite3.OperationalError:  # no meta table yet: a new database
-            return None
-        return None if row is None else str(row[0])
-
-    def _quarantine(self) -> None:
-        """Move a damaged database aside (with its log) so that a fresh one takes its place.
-
-        Under an exclusive lock on a lock file, and only if the file is still damaged when the
-        lock is held: two runs that find it damaged at once must not move aside the fresh
-        database the first one already made.
-        """
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        with open(lock_path, "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                self._open_db().close()
-            except sqlite3.DatabaseError as exc:
-                if getattr(exc, "sqlite_errorcode", None) not in _CORRUPT_CODES:
-                    raise
-            else:
-                return  # another run already replaced it
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{os.getpid()}")
-            os.replace(self.path, aside)
-            for suffix in ("-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.replace(
-                        self.path.with_name(self.path.name + suffix),
-                        aside.with_name(aside.name + suffix),
-                    )
-        warnings.warn(
-            f"the cache database {self.path} is damaged (not a readable SQLite file); it was "
-            f"moved to {aside.name} and a new one started: its results will be recomputed",
-            CacheWarning,
-            stacklevel=5,
-        )
-
-    @staticmethod
-    def _write_meta(db: sqlite3.Connection) -> None:
-        from parmap._version import __version__
-
-        rows = {
-            "schema": SCHEMA_VERSION,
-            "created": repr(time.time()),
-            "created_by": f"parmap {__version__}, python {sys.version.split()[0]}, "
-            f"sqlite {sqlite3.sqlite_version}",
-        }
-        db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows.items())
-
-    @staticmethod
-    @contextlib.contextmanager
-    def _write(db: sqlite3.Connection) -> Iterator[None]:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
 
     @_locked
     def put(self, rows: Sequence[tuple[bytes, bytes, bytes]], /, *, now: float) -> None:
         """Store ``(key, scope, record)`` rows in one transaction, replacing older ones."""
         db = self._connect()
-        with self._write(db):
+        with write_transaction(db):
             db.executemany(
                 _UPSERT, [(key, scope, len(rec), now, now, rec) for key, scope, rec in rows]
             )
@@ -235,7 +114,7 @@ class Store:
         """Record (or refresh) the function behind ``scope`` for ``info`` and ``prune``."""
         db = self._connect()
         python = sys.version.split()[0]
-        with self._write(db):
+        with write_transaction(db):
             db.execute(
                 "INSERT INTO functions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(scope) DO UPDATE "
                 "SET name = excluded.name, python = excluded.python, "
@@ -259,7 +138,7 @@ class Store:
     def touch(self, keys: Sequence[bytes], /, *, now: float) -> None:
         """Mark entries as used now (for least-recently-used pruning)."""
         db = self._connect()
-        with self._write(db):
+        with write_transaction(db):
             for start in range(0, len(keys), _BATCH):
                 batch = keys[start : start + _BATCH]
                 db.execute(
@@ -315,7 +194,7 @@ class Store:
         """Delete entries by key; return how many were deleted."""
         db = self._connect()
         removed = 0
-        with self._write(db):
+        with write_transaction(db):
             for start in range(0, len(keys), _BATCH):
                 batch = keys[start : start + _BATCH]
                 query = f"DELETE FROM entries WHERE key IN ({_marks(len(batch))})"
@@ -340,7 +219,7 @@ class Store:
             params.extend(names)
         where = " AND ".join(clauses) or "1"
         db = self._connect()
-        with self._write(db):
+        with write_transaction(db):
             return int(db.execute(f"DELETE FROM entries WHERE {where}", params).rowcount)
 
     @_locked
@@ -365,7 +244,7 @@ class Store:
     def forget_unused_functions(self) -> None:
         """Drop function rows that no entry refers to any more."""
         db = self._connect()
-        with self._write(db):
+        with write_transaction(db):
             db.execute("DELETE FROM functions WHERE scope NOT IN (SELECT scope FROM entries)")
 
     @_locked

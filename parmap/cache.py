@@ -34,48 +34,32 @@ on computing. Only misuse raises (a wrong option type, an item with no stable ke
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import pathlib
-import pickle
-import sqlite3
 import threading
-import time
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from parmap._cache_admin import CacheInfo, PruneResult, VerifyResult, clear, info, prune, verify
+from parmap._cache_bound import BoundCache
 from parmap._cache_record import (
     FORMAT_VERSION,
-    PROTOCOL,
-    BadRecordError,
     Signer,
     choose_codec,
-    dump_result,
-    make_record,
-    open_record,
 )
-from parmap._cache_store import TOUCH_GRANULARITY, Store
+from parmap._cache_store import Store
 from parmap._canonical import encode, global_name
 from parmap._fingerprint import fingerprint
 from parmap._secret import load_secret
-from parmap._version import __version__
-from parmap.errors import CacheWarning
 
 __all__ = ["BoundCache", "Cache", "CacheInfo", "PruneResult", "VerifyResult", "as_cache"]
 
 _KEY_DOMAIN = b"parmap-key\0"
-_SHOWN_BAD = 10  # bad entries listed by name in one warning
 
 
 def _is_path(value: object) -> bool:
     return isinstance(value, str | os.PathLike)
-
-
-def _warn(message: str) -> None:
-    warnings.warn(message, CacheWarning, stacklevel=3)
 
 
 class Cache:
@@ -215,126 +199,3 @@ def as_cache(spec: str | os.PathLike[str] | Cache | None, /) -> Cache | None:
         f"got {type(spec).__name__}: {spec!r:.60}"
     )
     raise TypeError(msg)
-
-
-class BoundCache:
-    """One run's view of a cache: keys for its function and constant arguments.
-
-    Built by :meth:`Cache.bind`. Not for use across ``fork``: only the process that bound it
-    calls it (the engine does all cache work in the parent process).
-    """
-
-    def __init__(self, cache: Cache, prefix: Any, /, *, name: str) -> None:
-        self._cache = cache
-        self._prefix = prefix
-        self._scope = prefix.copy().digest()
-        self._name = name
-        self._registered = False
-        self._disabled = False
-
-    @property
-    def name(self) -> str:
-        """The bound function's ``module:qualname``."""
-        return self._name
-
-    def key(self, args: tuple[Any, ...], /) -> bytes:
-        """Return the 32-byte key of one item's argument tuple.
-
-        Raises:
-            TypeError: an argument has no stable encoding (see :mod:`parmap._canonical`).
-        """
-        hasher = self._prefix.copy()
-        hasher.update(encode(args))
-        return hasher.digest()  # type: ignore[no-any-return]
-
-    def _session(self, doing: str) -> tuple[Store, Signer] | None:
-        if self._disabled:
-            return None
-        try:
-            return self._cache._session()
-        except (OSError, sqlite3.Error, ValueError) as exc:
-            self._disabled = True
-            _warn(
-                f"the cache in {self._cache.directory} cannot be used for {self._name}: "
-                f"{type(exc).__name__}: {exc}\n  while {doing}\n"
-                "  the run goes on without the cache; check the directory and the secret "
-                "(PARMAP_CACHE_SECRET or ~/.config/parmap/secret)"
-            )
-            return None
-
-    def lookup(self, keys: Sequence[bytes], /) -> dict[bytes, Any]:
-        """Return the verified results stored under ``keys``; bad entries are left out."""
-        session = self._session("looking up results")
-        if session is None or not keys:
-            return {}
-        store, signer = session
-        try:
-            records = store.get(keys)
-        except sqlite3.Error as exc:
-            _warn(f"reading the cache {store.path} failed: {exc}; those items are recomputed")
-            return {}
-        hits: dict[bytes, Any] = {}
-        bad: list[str] = []
-        now = time.time()
-        stale: list[bytes] = []  # hits whose last-use time is worth rewriting
-        for key, (record, used) in records.items():
-            try:
-                hits[key] = open_record(signer, key, record)
-            except BadRecordError as exc:
-                bad.append(f"entry {key.hex()[:16]}: {exc.reason}")
-                continue
-            if used < now - TOUCH_GRANULARITY:
-                stale.append(key)
-        if bad:
-            shown = "\n".join(f"  {line}" for line in bad[:_SHOWN_BAD])
-            more = f"\n  ... and {len(bad) - _SHOWN_BAD} more" if len(bad) > _SHOWN_BAD else ""
-            _warn(
-                f"{len(bad)} cache entr{'y' if len(bad) == 1 else 'ies'} of {self._name} in "
-                f"{store.path} did not verify and will be recomputed and overwritten:\n"
-                f"{shown}{more}\n  run `parmap cache verify {self._cache.directory}` to check "
-                "the whole cache"
-            )
-        if stale:
-            # Last-use times only steer pruning: a busy or read-only cache may skip them.
-            with contextlib.suppress(sqlite3.Error):
-                store.touch(stale, now=now)
-        return hits
-
-    def store(self, entries: Sequence[tuple[bytes, Any]], /) -> None:
-        """Store results atomically (all of ``entries`` or none); failures only warn."""
-        if not entries:
-            return
-        session = self._session("storing results")
-        if session is None:
-            return
-        store, signer = session
-        rows = []
-        for key, value in entries:
-            try:
-                pickled = dump_result(value)
-            except pickle.PicklingError as exc:
-                _warn(f"a result of {self._name} was not cached (entry {key.hex()[:16]}): {exc}")
-                continue
-            record = make_record(signer, key, pickled, codec=self._cache._codec)
-            rows.append((key, self._scope, record))
-        now = time.time()
-        try:
-            if not self._registered:
-                library = f"parmap {__version__}, pickle protocol {PROTOCOL}"
-                store.register(self._scope, self._name, library, now=now)
-                self._registered = True
-            if rows:
-                store.put(rows, now=now)
-            limit = self._cache._max_bytes
-            if limit is not None and store.totals()[1] > limit:
-                store.delete(store.oldest(store.totals()[1] - limit * 9 // 10))
-        except (sqlite3.Error, OSError) as exc:
-            _warn(
-                f"storing {len(rows)} result(s) of {self._name} in {store.path} failed: "
-                f"{type(exc).__name__}: {exc}\n  the run goes on; those items will be "
-                "recomputed next time (is the disk full or the directory read-only?)"
-            )
-
-    def close(self) -> None:
-        """End this run's use of the cache (closes the connection; reopened on next use)."""
-        self._cache.close()
