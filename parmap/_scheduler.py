@@ -32,6 +32,8 @@ _SKIPPED = object()
 _POLL_SECONDS = 0.25
 #: The most items the caller runs in one go before it yields their results.
 _INLINE_BATCH = 4096
+#: The caller measures items for at least this long before it trusts the estimate.
+_PROBE_SECONDS = 0.002
 
 
 @dataclass(slots=True)
@@ -222,11 +224,18 @@ class Scheduler:
         workers = max(2, self._sizer.workers)
         overhead = self._session.startup_cost + 0.002
         worth = overhead * workers / (workers - 1)
+        per_item = self._sizer.per_item or 0.0
+        if clock() - self._began < _PROBE_SECONDS:
+            # Too little measured yet to trust (the first calls cost more).
+            self._batch = min(self._batch * 2, _INLINE_BATCH)
+            return True
         if self._total is not None:
-            per_item = self._sizer.per_item or 0.0
-            if per_item * self._remaining() <= worth:
-                self._batch = max(self._batch, _INLINE_BATCH)
-                return True
+            if per_item * self._remaining() > worth:
+                return False  # workers will pay off: do not keep a core idle
+            self._batch = max(self._batch, _INLINE_BATCH)
+            return True
+        if per_item * 4 > worth:
+            return False  # a few more such items would already pay for the workers
         self._batch = min(self._batch * 2, _INLINE_BATCH)
         return clock() - self._began <= worth
 
