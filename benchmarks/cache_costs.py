@@ -1,7 +1,8 @@
 """Measure the result cache's per-item costs: key(), store(), lookup(), durability, compression.
 
-Run: ``python benchmarks/cache_costs.py [DIR]`` (DIR: where to put the caches; a temporary
-directory by default, which should be on the disk whose cost you want to know).
+Run: ``python benchmarks/cache_costs.py [DIR] [--end-to-end]`` (DIR: where to put the caches;
+a temporary directory by default, which should be on the disk whose cost you want to know;
+``--end-to-end`` adds runs through ``parmap.parallel_map``).
 """
 
 from __future__ import annotations
@@ -103,14 +104,57 @@ def bench_compression(root: pathlib.Path) -> None:
         bound.close()
 
 
+def _sleep_20ms(x: int) -> int:
+    time.sleep(0.02)
+    return x
+
+
+def _sleep_10ms(x: int) -> int:
+    time.sleep(0.01)
+    return x
+
+
+def bench_end_to_end(root: pathlib.Path) -> None:
+    """The issue's targets: cached rerun of 64 x 20 ms, cold overhead on 10 ms items."""
+    import statistics
+
+    import parmap
+
+    options = {"workers": 2, "start_method": "fork"}
+    directory = root / "e2e-64"
+    start = time.perf_counter()
+    parmap.parallel_map(_sleep_20ms, range(64), cache=directory, **options)
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    parmap.parallel_map(_sleep_20ms, range(64), cache=directory, **options)
+    warm = time.perf_counter() - start
+    print(f"64 x 20 ms: cold {cold:.3f} s, fully cached {warm:.4f} s ({warm / cold:.3f} of cold)")
+    timings: dict[bool, list[float]] = {False: [], True: []}
+    for rep in range(5):
+        for cached in (False, True):
+            start = time.perf_counter()
+            parmap.parallel_map(
+                _sleep_10ms, range(200), cache=root / f"e2e-{rep}" if cached else None, **options
+            )
+            timings[cached].append(time.perf_counter() - start)
+    plain, cached_cold = statistics.median(timings[False]), statistics.median(timings[True])
+    print(
+        f"200 x 10 ms, median of 5: no cache {plain:.3f} s, cold cache {cached_cold:.3f} s "
+        f"({100 * (cached_cold - plain) / plain:+.1f} %)"
+    )
+
+
 def main() -> None:
-    with tempfile.TemporaryDirectory(dir=sys.argv[1] if len(sys.argv) > 1 else None) as tmp:
+    where = next((arg for arg in sys.argv[1:] if not arg.startswith("--")), None)
+    with tempfile.TemporaryDirectory(dir=where) as tmp:
         root = pathlib.Path(tmp)
         print(f"python {sys.version.split()[0]}, caches under {root}")
         bench_keys(Cache(root / "keys", secret=SECRET).bind(job))
         bench_store_lookup(root, durable=False)
         bench_store_lookup(root, durable=True)
         bench_compression(root)
+        if "--end-to-end" in sys.argv:
+            bench_end_to_end(root)
 
 
 if __name__ == "__main__":
