@@ -77,6 +77,10 @@ def _extreme(
     return get
 
 
+def _percent(row: Row) -> float | None:
+    return row.efficiency * 100 if row.efficiency is not None else None
+
+
 def _speed(row: Row) -> float | None:
     return 1 / row.vs_map if row.vs_map else None
 
@@ -102,7 +106,7 @@ ANCHORS = [
         "best pool efficiency",
         94,
         "%",
-        _extreme("medium", lambda r: r.efficiency and r.efficiency * 100, True),
+        _extreme("medium", _percent, True),
     ),
     Anchor("skewed", "best pool speed-up", 1.73, "x", _extreme("skewed", _speed, True)),
     Anchor("skewed", "joblib speed-up", 1.00, "x", _speedup("skewed", "joblib")),
@@ -111,7 +115,7 @@ ANCHORS = [
         "best pool efficiency",
         90,
         "%",
-        _extreme("skewed", lambda r: r.efficiency and r.efficiency * 100, True),
+        _extreme("skewed", _percent, True),
     ),
     Anchor(
         "big_args", "fastest pool vs map", 58, "x", _extreme("big_args", lambda r: r.vs_map, False)

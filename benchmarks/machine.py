@@ -61,6 +61,32 @@ def probe_speed() -> float:
     return (time.perf_counter() - start) * 1000
 
 
+def busy_elsewhere(seconds: float = 0.3) -> float | None:
+    """Return the fraction of all CPUs that were busy over ``seconds`` while the runner idled.
+
+    The runner sleeps meanwhile and no measurement runs, so this is what other programs
+    took from the machine: the noise the measurements that follow will share.
+    """
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return psutil.cpu_percent(interval=seconds) / 100
+
+
+def wait_until_quiet(limit: float, patience: float) -> float | None:
+    """Wait up to ``patience`` seconds for other programs' CPU use to fall below ``limit``.
+
+    Returns:
+        The last busy fraction seen (``None`` without psutil).
+    """
+    deadline = time.monotonic() + patience
+    busy = busy_elsewhere()
+    while busy is not None and busy > limit and time.monotonic() < deadline:
+        busy = busy_elsewhere(1.0)
+    return busy
+
+
 def _cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

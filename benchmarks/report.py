@@ -56,8 +56,8 @@ def render(
         f"tree at commit {info['commit'] or 'none'}",
         f"- **Noise:** a 20 ms CPU spin, timed before each workload of each repeat, took "
         f"{statistics.median(probes):.1f} ms median ({min(probes):.1f}-{max(probes):.1f} ms "
-        f"over {len(probes)} probes); load average {info['load_before']} before, "
-        f"{info['load_after']} after.",
+        f"over {len(probes)} probes); {_busy(data)} load average {info['load_before']} "
+        f"before, {info['load_after']} after.",
         "",
         "## Results",
         "",
@@ -143,3 +143,13 @@ def _ratio(value: float | None) -> str:
     if value < 0.01:
         return f"<0.01{X}"
     return f"{value:.2f}{X}" if value < 10 else f"{value:,.0f}{X}"
+
+
+def _busy(data: dict[str, Any]) -> str:
+    samples = [b for b in data.get("busy_elsewhere", []) if b is not None]
+    if not samples:
+        return ""
+    return (
+        f"other programs kept the CPUs {statistics.median(samples):.0%} busy "
+        f"(median; up to {max(samples):.0%}) while the runner idled between workloads;"
+    )

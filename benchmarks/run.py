@@ -117,8 +117,10 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
 
     records: list[dict[str, Any]] = []
     probes: list[float] = []
+    busy: list[float | None] = []
     for rep in range(args.repeat):
         for workload, contenders in schedule:
+            busy.append(machine.wait_until_quiet(args.quiet_below, args.quiet_wait))
             probes.append(machine.probe_speed())
             # A cached rerun must follow the cold run that filled its cache: one fresh
             # directory per repeat, shared by the pair.
@@ -151,6 +153,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine.describe(ROOT)
         | {"load_before": load_before, "load_after": machine.load_average()},
         "speed_probe_ms": [round(p, 2) for p in probes],
+        "busy_elsewhere": [None if b is None else round(b, 3) for b in busy],
         "references": references,
         "records": records,
     }
@@ -197,6 +200,20 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, help="measurements per cell (default 5, quick 1)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600, help="seconds per measurement")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=0,
+        metavar="S",
+        help="before each workload, wait up to S seconds for other programs to calm down",
+    )
+    parser.add_argument(
+        "--quiet-below",
+        type=float,
+        default=0.15,
+        metavar="F",
+        help="what calm means for --quiet-wait: other programs' CPU use below F (0-1)",
+    )
     parser.add_argument("--out", type=Path, help="default: benchmarks/results (quick: .../quick)")
     args = parser.parse_args(argv)
     if args.repeat is None:
