@@ -133,3 +133,12 @@ def nap_square(x: int) -> int:
         with open(log, "a") as calls:
             calls.write(f"{x}\n")
     return x * x
+
+
+def announce_and_sleep_on(x: int, directory: str, bad: int = 2, seconds: float = 30.0) -> int:
+    """For item ``bad``: writes ``DIRECTORY/running-<pid>`` and sleeps, waiting to be killed."""
+    if x == bad:
+        with open(os.path.join(directory, f"running-{os.getpid()}"), "w"):
+            pass
+        time.sleep(seconds)
+    return x

@@ -12,7 +12,11 @@ fails any cell that leaves a worker process behind.
 from __future__ import annotations
 
 import functools
+import os
+import pathlib
 import re
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -288,3 +292,49 @@ def test_death_of_a_chunk_reruns_its_other_items() -> None:
     assert results[2].index == 2
     assert isinstance(results[2].exception, parmap.WorkerDiedError)
     assert [r for i, r in enumerate(results) if i != 2] == [0, 1, 3, 4, 5]
+
+
+def _kill_when_running(directory: pathlib.Path, killed: list[int]) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        found = list(directory.glob("running-*"))
+        if found:
+            pid = int(found[0].name.removeprefix("running-"))
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            return
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("policy", ["raise", "collect"])
+def test_worker_killed_from_outside_mid_item(tmp_path: pathlib.Path, policy: str) -> None:
+    # As the OOM killer would: another process SIGKILLs the worker running item 2.
+    func = functools.partial(helpers_fault.announce_and_sleep_on, directory=str(tmp_path))
+    killed: list[int] = []
+    killer = threading.Thread(target=_kill_when_running, args=(tmp_path, killed))
+    killer.start()
+    began = time.monotonic()
+    try:
+        run = functools.partial(
+            parmap.parallel_map,
+            func,
+            range(6),
+            workers=2,
+            start_method="fork",
+            inline=False,
+            on_error=policy,
+        )
+        if policy == "raise":
+            pattern = r"^a worker \(pid \d+\) was killed by SIGKILL \(exit code -9\) while running"
+            with pytest.raises(parmap.WorkerDiedError, match=pattern + r" item 2 \(2\)") as caught:
+                run()
+            assert caught.value.pid == killed[0]
+        else:
+            results = run()
+            assert [r for i, r in enumerate(results) if i != 2] == [0, 1, 3, 4, 5]
+            assert isinstance(results[2], parmap.Failure)
+            assert isinstance(results[2].exception, parmap.WorkerDiedError)
+            assert results[2].exception.pid == killed[0]
+    finally:
+        killer.join(timeout=30)
+    assert time.monotonic() - began < BOUND
