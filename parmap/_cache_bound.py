@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import sqlite3
 import time
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["BoundCache"]
 
 _SHOWN_BAD = 10  # bad entries listed by name in one warning
+_UNCACHEABLE = b"uncacheable:"  # prefix of one-off keys; real keys are 32-byte digests
 
 
 def _warn(message: str) -> None:
@@ -42,13 +44,14 @@ class BoundCache:
     calls it (the engine does all cache work in the parent process).
     """
 
-    def __init__(self, cache: Cache, prefix: Any, /, *, name: str) -> None:
+    def __init__(self, cache: Cache, prefix: Any, /, *, name: str, disabled: bool = False) -> None:
         self._cache = cache
         self._prefix = prefix
         self._scope = prefix.copy().digest()
         self._name = name
         self._registered = False
-        self._disabled = False
+        self._disabled = disabled
+        self._warned_key = False
 
     @property
     def name(self) -> str:
@@ -58,11 +61,20 @@ class BoundCache:
     def key(self, args: tuple[Any, ...], /) -> bytes:
         """Return the 32-byte key of one item's argument tuple.
 
-        Raises:
-            TypeError: an argument has no stable encoding (see :mod:`parmap._canonical`).
+        An item with no stable encoding (see :mod:`parmap._canonical`) gets a one-off key that
+        is never looked up nor stored, and one :class:`~parmap.errors.CacheWarning` per run:
+        such items are simply computed every time.
         """
+        if self._disabled:
+            return _UNCACHEABLE + os.urandom(16)
         hasher = self._prefix.copy()
-        hasher.update(encode(args))
+        try:
+            hasher.update(encode(args))
+        except TypeError as exc:
+            if not self._warned_key:
+                self._warned_key = True
+                _warn(f"some items of {self._name} are not cached: {exc}")
+            return _UNCACHEABLE + os.urandom(16)
         return hasher.digest()  # type: ignore[no-any-return]
 
     def _session(self, doing: str) -> tuple[Store, Signer] | None:
@@ -120,6 +132,7 @@ class BoundCache:
 
     def store(self, entries: Sequence[tuple[bytes, Any]], /) -> None:
         """Store results atomically (all of ``entries`` or none); failures only warn."""
+        entries = [entry for entry in entries if not entry[0].startswith(_UNCACHEABLE)]
         if not entries:
             return
         session = self._session("storing results")

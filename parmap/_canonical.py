@@ -177,19 +177,18 @@ class _Encoder:
         self._leave(items)
 
     def _sorted_members(self, members: Iterable[Any], depth: int) -> list[bytes]:
+        """Encode each member on its own (same cycle memo) and sort the encodings."""
+        saved = self._out
         encoded = []
-        for member in members:
-            sub: list[bytes] = []
-            _Encoder(sub, on_function=self._on_function)._with_active(self._active).put(
-                member, depth + 1
-            )
-            encoded.append(b"".join(sub))
+        try:
+            for member in members:
+                self._out = []
+                self.put(member, depth + 1)
+                encoded.append(b"".join(self._out))
+        finally:
+            self._out = saved
         encoded.sort()
         return encoded
-
-    def _with_active(self, active: dict[int, int]) -> _Encoder:
-        self._active = active
-        return self
 
     def _other(self, obj: Any, kind: type, depth: int) -> None:
         out = self._out

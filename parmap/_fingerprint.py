@@ -149,8 +149,8 @@ class _Fingerprinter:
         elif isinstance(obj, functools.partial):
             self._put(b"P")
             self.callable(obj.func)
-            self._value(obj.args)
-            self._value(dict(sorted(obj.keywords.items())))
+            self._state(obj.args)
+            self._state(dict(sorted(obj.keywords.items())))
         elif isinstance(obj, types.MethodType):
             self._put(b"B")
             self.callable(obj.__func__)
@@ -208,8 +208,8 @@ class _Fingerprinter:
     def _function(self, func: types.FunctionType) -> None:
         self._put(b"F")
         self._code(func.__code__)
-        self._value(func.__defaults__)
-        self._value(func.__kwdefaults__)
+        self._state(func.__defaults__)
+        self._state(func.__kwdefaults__)
         cells = func.__closure__ or ()
         self._put(b"c%d:" % len(cells))
         for cell in cells:

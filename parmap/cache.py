@@ -49,6 +49,7 @@ import hashlib
 import os
 import pathlib
 import threading
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -63,6 +64,7 @@ from parmap._cache_store import Store
 from parmap._canonical import encode, global_name
 from parmap._fingerprint import fingerprint
 from parmap._secret import load_secret
+from parmap.errors import CacheWarning
 
 __all__ = ["BoundCache", "Cache", "CacheInfo", "PruneResult", "VerifyResult", "as_cache"]
 
@@ -140,19 +142,27 @@ class Cache:
     def bind(self, func: Callable[..., Any], /, *, const: tuple[Any, ...] = ()) -> BoundCache:
         """Fingerprint ``func`` once and return the view one run uses.
 
-        Raises:
-            TypeError: ``const`` holds a value with no stable encoding.
+        A function or constant arguments that cannot be fingerprinted give a
+        :class:`~parmap.errors.CacheWarning` and a view that caches nothing: the run goes on.
         """
-        material = [
-            _KEY_DOMAIN,
-            b"%d;" % FORMAT_VERSION,
-            fingerprint(func),
-            encode(tuple(const)),
-            encode(self._version),
-        ]
-        prefix = hashlib.sha256(b"".join(material))
         name = global_name(func)
-        return BoundCache(self, prefix, name=name)
+        try:
+            material = [
+                _KEY_DOMAIN,
+                b"%d;" % FORMAT_VERSION,
+                fingerprint(func),
+                encode(tuple(const)),
+                encode(self._version),
+            ]
+        except Exception as exc:  # noqa: BLE001 - any failure here only turns caching off
+            warnings.warn(
+                f"results of {name} are not cached: its fingerprint cannot be computed "
+                f"({type(exc).__name__}: {exc}); the run goes on without the cache",
+                CacheWarning,
+                stacklevel=2,
+            )
+            return BoundCache(self, hashlib.sha256(), name=name, disabled=True)
+        return BoundCache(self, hashlib.sha256(b"".join(material)), name=name)
 
     def _session(self) -> tuple[Store, Signer]:
         """Open the store and load the secret (raises OSError / sqlite3.Error / ValueError)."""

@@ -64,9 +64,35 @@ def test_key_covers_args_const_version_and_function(cache: Cache, tmp_path: path
     assert versioned.bind(square).key((1,)) != bound.key((1,))
 
 
-def test_key_rejects_an_item_without_stable_encoding(cache: Cache) -> None:
-    with pytest.raises(TypeError, match=r"cannot make a cache key .*lock"):
-        cache.bind(square).key((threading.Lock(),))
+def test_item_without_stable_encoding_is_computed_not_cached(cache: Cache) -> None:
+    bound = cache.bind(square)
+    with pytest.warns(CacheWarning, match=r"some items of .*square are not cached: .*lock"):
+        first = bound.key((threading.Lock(),))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one warning per run
+        second = bound.key((threading.Lock(),))
+    assert first != second
+    bound.store([(first, 1), (bound.key((2,)), 4)])
+    assert bound.lookup([first, second, bound.key((2,))]) == {bound.key((2,)): 4}
+    assert cache.info().entries == 1
+
+
+def test_function_that_cannot_be_fingerprinted_turns_caching_off(cache: Cache) -> None:
+    class Weird:
+        def __call__(self, x: int) -> int:
+            return x
+
+        def __reduce_ex__(self, protocol: object) -> object:
+            raise RuntimeError("no")
+
+        @property
+        def __class__(self) -> type:  # type: ignore[override]
+            raise RuntimeError("no class")
+
+    with pytest.warns(CacheWarning, match=r"not cached: its fingerprint cannot be computed"):
+        bound = cache.bind(Weird())
+    bound.store([(bound.key((1,)), 1)])
+    assert bound.lookup([bound.key((1,))]) == {}
 
 
 @pytest.mark.parametrize("compress", [True, "zlib", "zstd"])

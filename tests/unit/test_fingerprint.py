@@ -191,3 +191,17 @@ def test_empty_closure_cell_is_fine() -> None:
 
     empty, filled = outer()
     assert empty != filled
+
+
+def test_unencodable_defaults_and_partial_arguments_fall_back_to_types() -> None:
+    import threading
+
+    lock = threading.Lock()
+
+    def guarded(x: int, guard: object = lock) -> int:
+        return x
+
+    assert fingerprint(guarded) == fingerprint(guarded)
+    wrapped = functools.partial(guarded, guard=lock)
+    assert fingerprint(wrapped) == fingerprint(wrapped)
+    assert fingerprint(wrapped) != fingerprint(functools.partial(guarded, guard=1))
