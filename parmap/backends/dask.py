@@ -7,20 +7,23 @@ connects to a running scheduler (the cluster is left running); a
 closed.
 
 What travels. The function (with the initializer and its arguments) is
-pickled once per run by the same serializer choice as on processes, scattered
-to the cluster as bytes, and unpickled once per worker: a worker plugin keeps
-it by digest, so the initializer also runs once per worker. Items travel in
+pickled once per run by the same serializer choice as on processes and
+registered as a worker plugin for the run: the scheduler hands it to each
+worker once, including workers that join or restart mid-run, and the worker
+unpickles it (and runs the initializer) on its first task. Items travel in
 chunks pickled by :func:`parmap._shipping.pack_chunk`; each task runs
 :func:`parmap._worker.run_items` on a worker and returns its results pickled
 there, so a result that cannot travel becomes its own explained failure.
 
-Failures. A worker that dies running a task (``os._exit``, a segfault, the
-OOM killer) surfaces as Dask's ``KilledWorker``, which becomes
-:class:`~parmap.errors.WorkerDiedError` naming the item (the scheduler reruns
-a chunk's items one by one to find it). A ``LocalCluster`` started here lets
-no task be retried by Dask itself (``allowed_failures=0``), so that parmap's
-``retries`` and ``on_error`` decide, as on processes; on a cluster you bring,
-Dask's own setting applies first.
+Failures. A worker that dies (``os._exit``, a segfault, the OOM killer) fails
+every task it held with Dask's ``KilledWorker``. Dask runs a worker's tasks in
+submission order, so the oldest of them (one per thread) was running: it
+becomes :class:`~parmap.errors.WorkerDiedError` naming the item (a chunk's
+items are then run one by one to find it), and the tasks that were only
+waiting are submitted again. A ``LocalCluster`` started here lets Dask retry
+nothing itself (``allowed_failures=0``), so that parmap's ``retries`` and
+``on_error`` decide, as on processes; on a cluster you bring, Dask's own
+setting applies first.
 
 ``timeout`` is best effort: Dask cannot stop a task that is running. A task's
 clock starts when it is among the oldest tasks that fit the cluster's
@@ -30,6 +33,8 @@ but its thread finishes the item on the worker before it is free again.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import math
 import os
 import queue
@@ -51,8 +56,6 @@ from parmap import _remote, _shipping, _worker, serializers
 from parmap._task import Event, Fatal, Job, RemoteFailure, Results, Task, WorkerLost
 from parmap.backends._base import Backend, Session, usable_cpus
 
-PLUGIN_NAME = "parmap-functions"
-
 _CANNOT_LOAD = (
     "while loading results in the caller: a result type may exist only on the workers "
     "(defined in their __main__, or in a module the caller cannot import)"
@@ -63,57 +66,61 @@ _LOCAL_STARTUP = 1.5
 
 
 class FunctionStore(WorkerPlugin):
-    """Worker plugin: the functions of runs, unpickled once per worker and kept by digest.
+    """Worker plugin carrying one run's function to every worker, current and future.
+
+    The scheduler keeps the plugin and hands it to each worker once, including
+    workers that join or restart during the run; the function is unpickled
+    (and the initializer run) on the worker's first task, in the thread that
+    runs the items, and kept for the rest of the run.
 
     Args:
+        name: the plugin's name, unique to the run.
+        payload: the function bundle from :func:`parmap._shipping.pack_function`.
         caller_pid: the process that registered it; workers in other processes
             mark themselves as parmap workers so that nested calls run serially.
     """
 
-    idempotent = True
-    name = PLUGIN_NAME
-
-    def __init__(self, caller_pid: int) -> None:
+    def __init__(self, name: str, payload: bytes, caller_pid: int) -> None:
+        self.name = name
+        self.payload = payload
         self.caller_pid = caller_pid
-        self._functions: dict[bytes, tuple[Any, ...] | RemoteFailure] = {}
+        self._loaded: tuple[Any, ...] | RemoteFailure | None = None
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"caller_pid": self.caller_pid}
+        return {"name": self.name, "payload": self.payload, "caller_pid": self.caller_pid}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["caller_pid"])  # type: ignore[misc]
+        self.__init__(state["name"], state["payload"], state["caller_pid"])  # type: ignore[misc]
 
     def setup(self, worker: Any) -> None:
         """Called by Dask on each worker."""
         if os.getpid() != self.caller_pid:
             os.environ[_worker.WORKER_ENV] = "1"
 
-    def load(self, digest: bytes, payload: bytes) -> tuple[Any, ...] | RemoteFailure:
-        """``(func, serializer, star)`` for ``digest``, or the initializer's failure."""
+    def load(self) -> tuple[Any, ...] | RemoteFailure:
+        """``(func, serializer, star)``, or the failure of the initializer."""
         with self._lock:  # two threads of one worker must not run the initializer twice
-            found = self._functions.get(digest)
-            if found is None:
-                func, initializer, initargs, serializer, star = serializers.loads(payload)
-                found = (func, serializer, star)
+            if self._loaded is None:
+                func, initializer, initargs, serializer, star = serializers.loads(self.payload)
+                self._loaded = (func, serializer, star)
                 if initializer is not None:
                     try:
                         initializer(*initargs)
                     except Exception as exc:  # noqa: BLE001 - reported to the caller
-                        found = _remote.pack(exc)
-                self._functions[digest] = found
-            return found
+                        self._loaded = _remote.pack(exc)
+            return self._loaded
 
 
-def run_task(digest: bytes, payload: bytes, chunk: bytes) -> tuple[str, Any]:
+def run_task(plugin: str, chunk: bytes) -> tuple[str, Any]:
     """Run one task on a Dask worker.
 
     Returns:
         ``("R", [(busy_seconds, packed_results), ...])``, or ``("I", failure)``
         when the initializer raised on this worker.
     """
-    store = cast(FunctionStore, distributed.get_worker().plugins[PLUGIN_NAME])
-    loaded = store.load(digest, payload)
+    store = cast(FunctionStore, distributed.get_worker().plugins[plugin])
+    loaded = store.load()
     if isinstance(loaded, RemoteFailure):
         return "I", loaded
     func, serializer, star = loaded
@@ -138,10 +145,12 @@ class DaskSession(Session):
     def __init__(self, backend: DaskBackend, job: Job) -> None:
         self._backend = backend
         self._job = job
-        self._digest, self._payload = _shipping.pack_function(job, portable=True)
-        self._shipped: Any = None  # the scattered payload's future, on first submit
-        self._run = uuid.uuid4().hex[:12]
-        self._futures: dict[Any, Task] = {}
+        _, self._payload = _shipping.pack_function(job, portable=True)
+        self._plugin = f"parmap-{uuid.uuid4().hex[:16]}"
+        self._registered = False
+        self._threads: dict[str, int] = {}
+        self._order = itertools.count()
+        self._futures: dict[Any, tuple[int, Task]] = {}
         self._started: dict[Any, float] = {}
         self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.slots = 2 * backend.workers
@@ -150,19 +159,21 @@ class DaskSession(Session):
 
     def submit(self, task: Task, /) -> None:
         chunk = _shipping.pack_chunk(task, serializer=self._job.serializer, portable=True)
+        self._submit(task, chunk)
+
+    def _submit(self, task: Task, chunk: bytes | None = None) -> None:
+        if chunk is None:
+            chunk = _shipping.pack_chunk(task, serializer=self._job.serializer, portable=True)
         client = self._backend.client()
-        if self._shipped is None:
-            self._shipped = client.scatter(self._payload, hash=True)
+        if not self._registered:
+            client.register_plugin(FunctionStore(self._plugin, self._payload, os.getpid()))
+            self._registered = True
+            self._threads = dict(client.nthreads())
+        order = next(self._order)
         future = client.submit(
-            run_task,
-            self._digest,
-            self._shipped,
-            chunk,
-            key=f"parmap-{self._run}-{task.task_id}",
-            pure=False,
-            retries=0,
+            run_task, self._plugin, chunk, key=f"{self._plugin}-{order}", pure=False, retries=0
         )
-        self._futures[future] = task
+        self._futures[future] = (order, task)
         # Dask calls this on its own thread when the future finishes, fails or is cancelled.
         future.add_done_callback(self._done.put)
 
@@ -170,35 +181,57 @@ class DaskSession(Session):
         if not self._futures:
             return []
         limit = self._job.timeout
-        wait = timeout if limit is None else min(timeout, 0.1)
+        done = self._wait(timeout if limit is None else min(timeout, 0.1))
+        killed = [f for f in done if f.status == "error" and _killed(f.exception())]
+        if killed:
+            # One death fails every task the worker held, in quick succession:
+            # collect them all before deciding which one was running.
+            done += self._wait(0.2)
+            killed = [f for f in done if f.status == "error" and _killed(f.exception())]
+        events: list[Event] = []
+        for future in done:
+            if future in killed:
+                continue
+            if future.status == "finished":
+                events.extend(self._fetch(future))
+            elif future.status in ("error", "cancelled"):
+                events.append(self._failed(future, self._forget(future)))
+            else:
+                self._again(future)  # finished, then lost with its worker before we fetched it
+        events.extend(self._lost(killed))
+        if limit is not None:
+            events.extend(self._expire(limit))
+        return events
+
+    def _wait(self, timeout: float) -> list[Any]:
         done: list[Any] = []
         try:
-            done.append(self._done.get(timeout=wait))
+            done.append(self._done.get(timeout=timeout))
             while True:
                 done.append(self._done.get_nowait())
         except queue.Empty:
             pass
         # A future cancelled here (timed out, or the run cancelled) may still report.
-        done = [f for f in done if f in self._futures]
-        events: list[Event] = []
-        finished = [f for f in done if f.status == "finished"]
-        if finished:
-            outcomes = self._backend.client().gather(finished, errors="skip")
-            for future, outcome in zip(finished, outcomes, strict=True):
-                events.extend(self._results(self._forget(future), outcome))
-        for future in done:
-            if future.status != "finished":
-                events.append(self._failed(future, self._forget(future)))
-        if limit is not None:
-            events.extend(self._expire(limit))
-        return events
+        return [f for f in done if f in self._futures]
 
     def _forget(self, future: Any) -> Task:
         self._started.pop(future, None)
-        return self._futures.pop(future)
+        return self._futures.pop(future)[1]
 
-    def _results(self, task: Task, outcome: tuple[str, Any]) -> list[Event]:
-        kind, body = outcome
+    def _again(self, future: Any) -> None:
+        """Submit a task again under a new key (Dask would recompute it wherever it liked)."""
+        task = self._forget(future)
+        future.cancel()
+        self._submit(task)
+
+    def _fetch(self, future: Any) -> list[Event]:
+        task = self._futures[future][1]
+        try:
+            kind, body = future.result(timeout=60)
+        except Exception:  # noqa: BLE001 - the result was lost with its worker
+            self._again(future)
+            return []
+        self._forget(future)
         if kind == "I":
             return [Fatal(body, "in the initializer, on a Dask worker")]
         events: list[Event] = []
@@ -212,19 +245,38 @@ class DaskSession(Session):
         return events
 
     def _failed(self, future: Any, task: Task) -> Event:
-        index = task.start if len(task.args) == 1 else None
         if future.status == "error":
-            exc = future.exception()
-            if isinstance(exc, distributed.KilledWorker):
-                pid = getattr(exc.last_worker, "pid", None)
-                return WorkerLost([task.task_id], index, None, pid)
-            return Fatal(exc, "on the Dask cluster, outside the function (see the cause)")
+            return Fatal(
+                future.exception(), "on the Dask cluster, outside the function (see the cause)"
+            )
         return Fatal(
             RuntimeError(
                 f"the Dask cluster dropped task {future.key!r} ({future.status}): was the "
                 "scheduler restarted, or the client disconnected?"
             )
         )
+
+    def _lost(self, killed: list[Any]) -> list[Event]:
+        """Name the tasks a dead worker was running; run again those it only held."""
+        by_worker: dict[str, list[Any]] = {}
+        for future in killed:
+            address = getattr(future.exception().last_worker, "address", "?")
+            by_worker.setdefault(address, []).append(future)
+        events: list[Event] = []
+        for address, futures in by_worker.items():
+            # Dask runs a worker's tasks in submission order: the oldest ones, as
+            # many as it has threads, were running; the others were waiting.
+            futures.sort(key=lambda f: self._futures[f][0])
+            running = self._threads.get(address, 1)
+            for position, future in enumerate(futures):
+                pid = getattr(future.exception().last_worker, "pid", None)
+                task = self._forget(future)
+                if position < running:
+                    index = task.start if len(task.args) == 1 else None
+                    events.append(WorkerLost([task.task_id], index, None, pid))
+                else:
+                    self._submit(task)
+        return events
 
     def _expire(self, limit: float) -> list[Event]:
         now = time.monotonic()
@@ -234,7 +286,7 @@ class DaskSession(Session):
             self._started.setdefault(future, now)
         events: list[Event] = []
         for future, since in list(self._started.items()):
-            task = self._futures[future]
+            task = self._futures[future][1]
             if now - since > limit * len(task.args):
                 self._forget(future)
                 future.cancel()
@@ -247,10 +299,17 @@ class DaskSession(Session):
         self._started.clear()
         if futures:
             self._backend.client().cancel(futures)
-        self._shipped = None
+        self.close()
 
     def close(self) -> None:
-        self._shipped = None
+        if self._registered:
+            self._registered = False
+            with contextlib.suppress(Exception):  # the cluster may be gone already
+                self._backend.client().unregister_worker_plugin(self._plugin)
+
+
+def _killed(exc: BaseException | None) -> bool:
+    return isinstance(exc, distributed.KilledWorker)
 
 
 class DaskBackend(Backend):
@@ -278,7 +337,6 @@ class DaskBackend(Backend):
         self._client = client
         self._owns_client = client is None
         self._cluster: Any = None
-        self._plugin = False
         if address is not None:
             self._client = _connect(address)
         if self._client is not None and workers is None:
@@ -293,12 +351,10 @@ class DaskBackend(Backend):
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
-                scheduler_kwargs={"allowed_failures": 0},
+                # The HTTP server (health checks) would otherwise take, or warn about, port 8787.
+                scheduler_kwargs={"allowed_failures": 0, "dashboard_address": ":0"},
             )
             self._client = distributed.Client(self._cluster, set_as_default=False)  # type: ignore[no-untyped-call]
-        if not self._plugin:
-            self._client.register_plugin(FunctionStore(os.getpid()))
-            self._plugin = True
         return self._client
 
     def startup_cost(self) -> float:
@@ -311,7 +367,7 @@ class DaskBackend(Backend):
     def close(self) -> None:
         client, cluster = self._client, self._cluster
         if self._owns_client and client is not None:
-            self._client, self._cluster, self._plugin = None, None, False
+            self._client, self._cluster = None, None
             client.close()
             if cluster is not None:
                 cluster.close()
