@@ -35,108 +35,38 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import math
 import os
 import queue
-import threading
 import time
 import uuid
-from typing import Any, cast
+from typing import Any
 
 try:
     import distributed
-    from distributed.diagnostics.plugin import WorkerPlugin
 except ImportError as exc:  # pragma: no cover - exercised where distributed is absent
     raise ImportError(
         "backend='dask' needs the optional 'distributed' package, which is not installed; "
         "install it with: pip install 'parmap[dask]'"
     ) from exc
 
-from parmap import _remote, _shipping, _worker, serializers
-from parmap._task import Event, Fatal, Job, RemoteFailure, Results, Task, WorkerLost
+from parmap import _shipping, serializers
+from parmap._task import Event, Fatal, Job, Results, Task, WorkerLost
 from parmap.backends._base import Backend, Session, usable_cpus
+from parmap.backends._dask_worker import FunctionStore, run_task
 
 _CANNOT_LOAD = (
     "while loading results in the caller: a result type may exist only on the workers "
     "(defined in their __main__, or in a module the caller cannot import)"
 )
 
+_CANNOT_LOAD_FUNCTION = (
+    "while loading the function on a Dask worker: the workers must be able to import every "
+    "module it refers to by name; install them there, or send a module file with "
+    "client.upload_file(path)"
+)
+
 #: Seconds the caller expects a fresh LocalCluster to need before a first result.
 _LOCAL_STARTUP = 1.5
-
-
-class FunctionStore(WorkerPlugin):
-    """Worker plugin carrying one run's function to every worker, current and future.
-
-    The scheduler keeps the plugin and hands it to each worker once, including
-    workers that join or restart during the run; the function is unpickled
-    (and the initializer run) on the worker's first task, in the thread that
-    runs the items, and kept for the rest of the run.
-
-    Args:
-        name: the plugin's name, unique to the run.
-        payload: the function bundle from :func:`parmap._shipping.pack_function`.
-        caller_pid: the process that registered it; workers in other processes
-            mark themselves as parmap workers so that nested calls run serially.
-    """
-
-    def __init__(self, name: str, payload: bytes, caller_pid: int) -> None:
-        self.name = name
-        self.payload = payload
-        self.caller_pid = caller_pid
-        self._loaded: tuple[Any, ...] | RemoteFailure | None = None
-        self._lock = threading.Lock()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"name": self.name, "payload": self.payload, "caller_pid": self.caller_pid}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["name"], state["payload"], state["caller_pid"])  # type: ignore[misc]
-
-    def setup(self, worker: Any) -> None:
-        """Called by Dask on each worker."""
-        if os.getpid() != self.caller_pid:
-            os.environ[_worker.WORKER_ENV] = "1"
-
-    def load(self) -> tuple[Any, ...] | RemoteFailure:
-        """``(func, serializer, star)``, or the failure of the initializer."""
-        with self._lock:  # two threads of one worker must not run the initializer twice
-            if self._loaded is None:
-                func, initializer, initargs, serializer, star = serializers.loads(self.payload)
-                self._loaded = (func, serializer, star)
-                if initializer is not None:
-                    try:
-                        initializer(*initargs)
-                    except Exception as exc:  # noqa: BLE001 - reported to the caller
-                        self._loaded = _remote.pack(exc)
-            return self._loaded
-
-
-def run_task(plugin: str, chunk: bytes) -> tuple[str, Any]:
-    """Run one task on a Dask worker.
-
-    Returns:
-        ``("R", [(busy_seconds, packed_results), ...])``, or ``("I", failure)``
-        when the initializer raised on this worker.
-    """
-    store = cast(FunctionStore, distributed.get_worker().plugins[plugin])
-    loaded = store.load()
-    if isinstance(loaded, RemoteFailure):
-        return "I", loaded
-    func, serializer, star = loaded
-    start, args = serializers.loads(chunk)
-    out: list[tuple[float, bytes]] = []
-
-    def flush(
-        offset: int, values: list[Any], errors: dict[int, Any], busy: float, done: bool
-    ) -> None:
-        out.append((busy, _worker.pack_results(start, offset, values, errors, serializer)))
-
-    # One flush per task: a task's results come back together with its future.
-    _worker.run_items(
-        func, args, star=star, flush=flush, flush_interval=math.inf, first_index=start
-    )
-    return "R", out
 
 
 class DaskSession(Session):
@@ -234,6 +164,8 @@ class DaskSession(Session):
         self._forget(future)
         if kind == "I":
             return [Fatal(body, "in the initializer, on a Dask worker")]
+        if kind == "L":
+            return [Fatal(body, _CANNOT_LOAD_FUNCTION)]
         events: list[Event] = []
         for position, (busy, packed) in enumerate(body):
             try:
