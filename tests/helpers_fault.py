@@ -142,3 +142,18 @@ def announce_and_sleep_on(x: int, directory: str, bad: int = 2, seconds: float =
             pass
         time.sleep(seconds)
     return x
+
+
+def quiet_segfault_on(x: int, bad: int = 2) -> int:
+    """Segfaults (``ctypes.string_at(0)``) on item ``bad``, without a faulthandler dump.
+
+    Forked workers inherit pytest's faulthandler, which would print every thread's stack to
+    the shared stderr at the crash; the crash itself is the same.
+    """
+    if x == bad:
+        import ctypes
+        import faulthandler
+
+        faulthandler.disable()
+        ctypes.string_at(0)
+    return x

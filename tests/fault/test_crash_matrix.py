@@ -132,7 +132,7 @@ CELLS: dict[str, Cell] = {
         exitcode=-9,
     ),
     "segfault": Cell(
-        helpers.segfault_on,
+        helpers_fault.quiet_segfault_on,
         lambda: [0, 1, 2, 3],
         parmap.WorkerDiedError,
         r"^a worker \(pid \d+\) was killed by SIGSEGV \(exit code -11\) while running item 2 "
@@ -237,7 +237,7 @@ def test_collect(name: str, method: str) -> None:
 def test_skip_omits_failed_items_with_a_warning() -> None:
     with pytest.warns(RuntimeWarning, match=r"^parmap: 2 item\(s\) failed and were left out"):
         results = parmap.parallel_map(
-            helpers.segfault_on,
+            helpers_fault.quiet_segfault_on,
             [0, 1, 2, 3, 2, 5],
             workers=2,
             start_method="fork",
