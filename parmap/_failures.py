@@ -7,7 +7,7 @@ from typing import Any
 
 from parmap import _remote
 from parmap._task import Fatal, RemoteFailure, WorkerLost
-from parmap.errors import WorkerDiedError
+from parmap.errors import UnpicklableError, WorkerDiedError
 
 _CAUSES: dict[int, str] = {
     signal.SIGKILL: (
@@ -66,3 +66,25 @@ def fatal(event: Fatal, /) -> BaseException:
     if event.context:
         exc.add_note(f"parmap: raised {event.context}")
     return exc
+
+
+def unreadable(exc: BaseException, index: int, /, *, where: str) -> UnpicklableError:
+    """The error for an item (``where="worker"``) or a result (``"caller"``) that would not load."""
+    if where == "worker":
+        text = f"cannot load item {index} in the worker: {type(exc).__name__}: {exc}"
+        advice = (
+            "It pickles here but does not unpickle there: its type or a function it refers "
+            "to may not be importable in the worker (defined in __main__ under spawn, or in "
+            "a module the worker cannot import), or its __reduce__/__setstate__ fails there."
+        )
+    else:
+        text = f"cannot load the result of item {index} in the caller: {type(exc).__name__}: {exc}"
+        advice = (
+            "The worker pickled it, but it does not unpickle here: its type may exist only "
+            "in the worker (defined in the worker's __main__, or in a module the caller "
+            "cannot import), or its __setstate__ fails. Return plain data, or define the "
+            "type in an importable module."
+        )
+    error = UnpicklableError(f"{text}\n{advice}")
+    error.__cause__ = exc
+    return error

@@ -14,19 +14,18 @@ from __future__ import annotations
 import itertools
 import time
 import warnings
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from parmap import _failures, _remote
 from parmap._chunking import ChunkSizer
+from parmap._input import Input, Segment
 from parmap._options import Options
 from parmap._progress import Progress
 from parmap._shipping import ItemNotShipped
 from parmap._task import Event, Failure, Fatal, Job, RemoteFailure, Results, Task, WorkerLost
 from parmap.backends._base import Session
-from parmap.errors import UnpicklableError
 
 _SKIPPED = object()
 _POLL_SECONDS = 0.25
@@ -34,15 +33,6 @@ _POLL_SECONDS = 0.25
 _INLINE_BATCH = 4096
 #: The caller measures items for at least this long before it trusts the estimate.
 _PROBE_SECONDS = 0.002
-
-
-@dataclass(slots=True)
-class _Segment:
-    """Items with consecutive indices, read but not yet submitted."""
-
-    start: int
-    args: list[Any]
-    single: bool = False  # submit alone: a retry, or a suspect after a worker death
 
 
 @dataclass(slots=True)
@@ -80,20 +70,16 @@ class Scheduler:
         progress: Progress,
     ) -> None:
         self._job, self._session, self._options = job, session, options
-        self._input = arguments
-        self._exhausted = False
+        self._input = Input(arguments, total, job.star, cache)
         self._total = total
         self._cache = cache
         self._progress = progress
         self._sizer = ChunkSizer(workers, options.chunksize)
-        self._keys: dict[int, bytes] = {}
-        self._pending: deque[_Segment] = deque()
         self._attempts: dict[int, int] = {}
         self._tasks: dict[int, _Running] = {}
         self._task_ids = itertools.count()
         self._ready: dict[int, list[Any]] = {}
         self._next = 0
-        self._read = 0
         self._yielded = 0
         self._skipped = 0
         self._batch = 1
@@ -130,7 +116,12 @@ class Scheduler:
             )
 
     def _done(self) -> bool:
-        return self._exhausted and not self._pending and not self._tasks and not self._ready
+        return (
+            self._input.exhausted
+            and not self._input.pending
+            and not self._tasks
+            and not self._ready
+        )
 
     def _drain(self) -> Iterator[list[Any]]:
         ready = self._ready
@@ -147,60 +138,34 @@ class Scheduler:
                 block = [value for value in block if value is not _SKIPPED]
             yield block
 
-    # -- reading the input -------------------------------------------------------
-
     def _read_more(self, count: int) -> None:
-        """Read up to ``count`` items; cache hits become ready, the rest pending."""
-        batch = list(itertools.islice(self._input, count))
-        if len(batch) < count:
-            self._exhausted = True
-        start = self._read
-        self._read += len(batch)
-        if not batch:
-            return
-        if self._cache is None:
-            self._pending.append(_Segment(start, batch))
-            return
-        star = self._job.star
-        keys = [self._cache.key(args if star else (args,)) for args in batch]
-        hits = self._cache.lookup(keys)
-        run_start = start
-        for index, key in enumerate(keys, start):
-            if key in hits:
-                if run_start < index:
-                    self._pending.append(
-                        _Segment(run_start, batch[run_start - start : index - start])
-                    )
-                self._ready[index] = [hits[key]]
-                self._progress.update(1)
-                run_start = index + 1
-            else:
-                self._keys[index] = key
-        if run_start < start + len(batch):
-            self._pending.append(_Segment(run_start, batch[run_start - start :]))
+        """Read up to ``count`` more items; cache hits are ready at once."""
+        for index, value in self._input.read_more(count):
+            self._ready[index] = [value]
+            self._progress.update(1)
 
     def _window_full(self) -> bool:
         done = self._next if self._options.ordered else self._yielded
         limit = max(1024, 4 * self._session.slots * self._sizer.next_size(None))
-        return self._read - done >= limit
+        return self._input.read - done >= limit
 
     # -- phase 1: the caller runs the first items ------------------------------------
 
     def _inline_step(self) -> bool:
         """Run the next batch of items in the caller; False once workers should take over."""
-        if not self._pending:
-            if self._exhausted:
+        if not self._input.pending:
+            if self._input.exhausted:
                 return False
             self._read_more(self._batch)
             return True
         clock = time.perf_counter
         if self._began is None:
             self._began = clock()
-        segment = self._pending.popleft()
+        segment = self._input.pending.popleft()
         if len(segment.args) > self._batch:
-            rest = _Segment(segment.start + self._batch, segment.args[self._batch :])
-            self._pending.appendleft(rest)
-            segment = _Segment(segment.start, segment.args[: self._batch], segment.single)
+            rest = Segment(segment.start + self._batch, segment.args[self._batch :])
+            self._input.pending.appendleft(rest)
+            segment = Segment(segment.start, segment.args[: self._batch], segment.single)
         func = self._job.func
         results: list[Any] = []
         started = clock()
@@ -214,7 +179,7 @@ class Scheduler:
             self._finish(segment.start, results)
             rest_args = segment.args[done + 1 :]
             if rest_args:
-                self._pending.appendleft(_Segment(segment.start + done + 1, rest_args))
+                self._input.pending.appendleft(Segment(segment.start + done + 1, rest_args))
             self._fail(segment.start + done, segment.args[done], exc, pid=None)
             return True
         self._sizer.observe(clock() - started, len(results))
@@ -230,7 +195,7 @@ class Scheduler:
             self._batch = min(self._batch * 2, _INLINE_BATCH)
             return True
         if self._total is not None:
-            if per_item * self._remaining() > worth:
+            if per_item * (self._input.remaining() or 0) > worth:
                 return False  # workers will pay off: do not keep a core idle
             self._batch = max(self._batch, _INLINE_BATCH)
             return True
@@ -239,27 +204,21 @@ class Scheduler:
         self._batch = min(self._batch * 2, _INLINE_BATCH)
         return clock() - self._began <= worth
 
-    def _remaining(self) -> int:
-        """Items not yet submitted (the input's length must be known)."""
-        assert self._total is not None
-        return self._total - self._read + sum(len(s.args) for s in self._pending)
-
     # -- phase 2: tasks on the session ---------------------------------------------
 
     def _fill(self) -> None:
         session = self._session
         while len(self._tasks) < session.slots:
-            remaining = None if self._total is None else self._remaining()
-            size = self._sizer.next_size(remaining)
-            if not self._pending:
-                if self._exhausted or self._window_full():
+            size = self._sizer.next_size(self._input.remaining())
+            if not self._input.pending:
+                if self._input.exhausted or self._window_full():
                     return
                 self._read_more(size)
                 continue
-            segment = self._pending.popleft()
+            segment = self._input.pending.popleft()
             if not segment.single and len(segment.args) > size:
-                self._pending.appendleft(_Segment(segment.start + size, segment.args[size:]))
-                segment = _Segment(segment.start, segment.args[:size])
+                self._input.pending.appendleft(Segment(segment.start + size, segment.args[size:]))
+                segment = Segment(segment.start, segment.args[:size])
             task = Task(next(self._task_ids), segment.start, segment.args)
             self._tasks[task.task_id] = _Running(task)
             try:
@@ -269,11 +228,9 @@ class Scheduler:
                 # the others go back to be sent without it.
                 del self._tasks[task.task_id]
                 cut = refused.index - task.start
-                after = _Segment(refused.index + 1, task.args[cut + 1 :])
-                before = _Segment(task.start, task.args[:cut])
-                for part in (after, before):
-                    if part.args:
-                        self._pending.appendleft(part)
+                after = Segment(refused.index + 1, task.args[cut + 1 :])
+                before = Segment(task.start, task.args[:cut])
+                self._input.send_back([part for part in (before, after) if part.args])
                 item = task.args[cut]
                 self._fail(refused.index, item, refused.error, pid=None, annotate=False)
 
@@ -314,32 +271,14 @@ class Scheduler:
         exc = event.unreadable
         assert exc is not None
         if len(items) > 1:
-            singles = [_Segment(first + i, [item], single=True) for i, item in enumerate(items)]
-            self._pending.extendleft(reversed(singles))
+            singles = [Segment(first + i, [item], single=True) for i, item in enumerate(items)]
+            self._input.send_back(singles)
             return
-        if event.unreadable_in == "worker":
-            text = f"cannot load item {first} in the worker: {type(exc).__name__}: {exc}"
-            advice = (
-                "It pickles here but does not unpickle there: its type or a function it refers "
-                "to may not be importable in the worker (defined in __main__ under spawn, or in "
-                "a module the worker cannot import), or its __reduce__/__setstate__ fails there."
-            )
-        else:
-            text = (
-                f"cannot load the result of item {first} in the caller: {type(exc).__name__}: {exc}"
-            )
-            advice = (
-                "The worker pickled it, but it does not unpickle here: its type may exist only "
-                "in the worker (defined in the worker's __main__, or in a module the caller "
-                "cannot import), or its __setstate__ fails. Return plain data, or define the "
-                "type in an importable module."
-            )
-        error = UnpicklableError(f"{text}\n{advice}")
-        error.__cause__ = exc
+        error = _failures.unreadable(exc, first, where=event.unreadable_in)
         self._fail(first, items[0], error, pid=None, annotate=False)
 
     def _lost(self, event: WorkerLost) -> None:
-        requeue: list[_Segment] = []
+        requeue: list[Segment] = []
         for position, task_id in enumerate(event.task_ids):
             running = self._tasks.pop(task_id, None)
             if running is None:
@@ -350,23 +289,23 @@ class Scheduler:
             if culprit is None and position == 0 and len(args) == 1:
                 culprit = first  # the task it was running held only this item
             if culprit is not None and not first <= culprit < first + len(args):
-                requeue.append(_Segment(first, args))  # queued behind: blameless
+                requeue.append(Segment(first, args))  # queued behind: blameless
                 continue
             if culprit is None and position > 0:
-                requeue.append(_Segment(first, args))
+                requeue.append(Segment(first, args))
                 continue
             if culprit is None:
                 # Which item killed the worker is unknown: run each alone.
-                requeue.extend(_Segment(first + i, [a], single=True) for i, a in enumerate(args))
+                requeue.extend(Segment(first + i, [a], single=True) for i, a in enumerate(args))
                 continue
             cut = culprit - first
             if cut:
-                requeue.append(_Segment(first, args[:cut]))
+                requeue.append(Segment(first, args[:cut]))
             if args[cut + 1 :]:
-                requeue.append(_Segment(culprit + 1, args[cut + 1 :]))
+                requeue.append(Segment(culprit + 1, args[cut + 1 :]))
             error = _failures.lost(event, culprit, args[cut], self._job.timeout)
             self._fail(culprit, args[cut], error, pid=event.pid, annotate=False)
-        self._pending.extendleft(reversed(requeue))
+        self._input.send_back(requeue)
 
     # -- outcomes --------------------------------------------------------------------
 
@@ -374,7 +313,7 @@ class Scheduler:
         if not values:
             return
         if self._cache is not None:
-            keys = self._keys
+            keys = self._input.keys
             self._cache.store([(keys.pop(i), v) for i, v in enumerate(values, start) if i in keys])
         self._ready[start] = values
         self._progress.update(len(values))
@@ -393,13 +332,13 @@ class Scheduler:
         attempts = self._attempts.get(index, 0)
         if attempts < options.retries and isinstance(exc, options.retry_on):
             self._attempts[index] = attempts + 1
-            self._pending.appendleft(_Segment(index, [item], single=True))
+            self._input.pending.appendleft(Segment(index, [item], single=True))
             return
         if annotate:
             _remote.annotate(exc, index=index, item=item, pid=pid)
         if options.on_error == "raise":
             raise exc
-        self._keys.pop(index, None)
+        self._input.keys.pop(index, None)
         kept = Failure(index, item, exc) if options.on_error == "collect" else _SKIPPED
         self._ready[index] = [kept]
         self._skipped += options.on_error == "skip"
