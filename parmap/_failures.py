@@ -34,7 +34,8 @@ def _how(exitcode: int | None) -> tuple[str, str]:
         return f"was killed by {name} (exit code {exitcode})", cause
     return (
         f"exited with code {exitcode}",
-        "the function (or a library it called) ended the process, e.g. with os._exit()",
+        "the function (or a library it called) ended the process with os._exit(), or a "
+        "thread called sys.exit()",
     )
 
 

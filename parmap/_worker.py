@@ -80,7 +80,9 @@ def run_items(
             mark(first_index + position)
         try:
             values.append(func(*item_args) if star else func(item_args))
-        except Exception as exc:  # noqa: BLE001 - reported per item
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported per item
+            # SystemExit too: sys.exit() in the function fails that item, as it
+            # would end a plain map, instead of silently killing the worker.
             values.append(None)
             errors[position - offset] = pack(exc)
         now = clock()
