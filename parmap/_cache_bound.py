@@ -150,15 +150,16 @@ class BoundCache:
             rows.append((key, self._scope, record))
         now = time.time()
         try:
+            function = None
             if not self._registered:
                 library = f"parmap {__version__}, pickle protocol {PROTOCOL}"
-                store.register(self._scope, self._name, library, now=now)
-                self._registered = True
-            if rows:
-                store.put(rows, now=now)
+                function = (self._scope, self._name, library)
+            store.put(rows, now=now, function=function)
+            self._registered = True
             limit = self._cache._max_bytes
-            if limit is not None and store.totals()[1] > limit:
-                store.delete(store.oldest(store.totals()[1] - limit * 9 // 10))
+            total = store.totals()[1] if limit is not None else 0
+            if limit is not None and total > limit:
+                store.delete(store.oldest(total - limit * 9 // 10))
         except (sqlite3.Error, OSError) as exc:
             _warn(
                 f"storing {len(rows)} result(s) of {self._name} in {store.path} failed: "

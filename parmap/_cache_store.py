@@ -101,25 +101,31 @@ class Store:
         return db
 
     @_locked
-    def put(self, rows: Sequence[tuple[bytes, bytes, bytes]], /, *, now: float) -> None:
-        """Store ``(key, scope, record)`` rows in one transaction, replacing older ones."""
+    def put(
+        self,
+        rows: Sequence[tuple[bytes, bytes, bytes]],
+        /,
+        *,
+        now: float,
+        function: tuple[bytes, str, str] | None = None,
+    ) -> None:
+        """Store ``(key, scope, record)`` rows in one transaction, replacing older ones.
+
+        ``function`` (scope, name, library versions) also records the function behind the
+        scope, for ``info`` and ``prune``, in the same transaction.
+        """
         db = self._connect()
         with write_transaction(db):
+            if function is not None:
+                scope, name, library = function
+                db.execute(
+                    "INSERT INTO functions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(scope) DO UPDATE "
+                    "SET name = excluded.name, python = excluded.python, "
+                    "library = excluded.library, last_used = excluded.last_used",
+                    (scope, name, sys.version.split()[0], library, now, now),
+                )
             db.executemany(
                 _UPSERT, [(key, scope, len(rec), now, now, rec) for key, scope, rec in rows]
-            )
-
-    @_locked
-    def register(self, scope: bytes, name: str, library: str, /, *, now: float) -> None:
-        """Record (or refresh) the function behind ``scope`` for ``info`` and ``prune``."""
-        db = self._connect()
-        python = sys.version.split()[0]
-        with write_transaction(db):
-            db.execute(
-                "INSERT INTO functions VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(scope) DO UPDATE "
-                "SET name = excluded.name, python = excluded.python, "
-                "library = excluded.library, last_used = excluded.last_used",
-                (scope, name, python, library, now, now),
             )
 
     @_locked
