@@ -16,11 +16,12 @@ chunks pickled by :func:`parmap._shipping.pack_chunk`; each task runs
 there, so a result that cannot travel becomes its own explained failure.
 
 Failures. A worker that dies (``os._exit``, a segfault, the OOM killer) fails
-every task it held with Dask's ``KilledWorker``. Dask runs a worker's tasks in
-submission order, so the oldest of them (one per thread) was running: it
-becomes :class:`~parmap.errors.WorkerDiedError` naming the item (a chunk's
-items are then run one by one to find it), and the tasks that were only
-waiting are submitted again. A ``LocalCluster`` started here lets Dask retry
+every task it held with Dask's ``KilledWorker``, including one that had just
+finished. When the worker held no more tasks than threads, those were
+running: each becomes :class:`~parmap.errors.WorkerDiedError` naming the item
+(a chunk's items are then run one by one to find it). Otherwise the tasks
+become suspects and run again alone, one at a time, until the one that kills
+its worker is known. A ``LocalCluster`` started here lets Dask retry
 nothing itself (``allowed_failures=0``), so that parmap's ``retries`` and
 ``on_error`` decide, as on processes; on a cluster you bring, Dask's own
 setting applies first.
@@ -83,6 +84,8 @@ class DaskSession(Session):
         self._futures: dict[Any, tuple[int, Task]] = {}
         self._started: dict[Any, float] = {}
         self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Tasks that may have killed a worker, by task id: run alone, one at a time.
+        self._suspects: dict[int, Task] = {}
         self.slots = 2 * backend.workers
         self.inline_ok = job.initializer is None and job.timeout is None
         self.startup_cost = backend.startup_cost()
@@ -162,6 +165,8 @@ class DaskSession(Session):
             self._again(future)
             return []
         self._forget(future)
+        if self._suspects.pop(task.task_id, None) is not None:
+            self._next_suspect()
         if kind == "I":
             return [Fatal(body, "in the initializer, on a Dask worker")]
         if kind == "L":
@@ -189,26 +194,46 @@ class DaskSession(Session):
         )
 
     def _lost(self, killed: list[Any]) -> list[Event]:
-        """Name the tasks a dead worker was running; run again those it only held."""
+        """Name the task that killed a worker; run again the tasks it only held.
+
+        A death fails every task the worker held, and a task that had just
+        finished may be among them (its report was still in the worker's
+        outgoing batch). So the culprit is known only when the worker held no
+        more tasks than it has threads, or when exactly one of them was a
+        suspect; otherwise all become suspects, run again one at a time.
+        """
         by_worker: dict[str, list[Any]] = {}
         for future in killed:
             address = getattr(future.exception().last_worker, "address", "?")
             by_worker.setdefault(address, []).append(future)
         events: list[Event] = []
         for address, futures in by_worker.items():
-            # Dask runs a worker's tasks in submission order: the oldest ones, as
-            # many as it has threads, were running; the others were waiting.
-            futures.sort(key=lambda f: self._futures[f][0])
-            running = self._threads.get(address, 1)
-            for position, future in enumerate(futures):
-                pid = getattr(future.exception().last_worker, "pid", None)
-                task = self._forget(future)
-                if position < running:
+            pid = getattr(futures[0].exception().last_worker, "pid", None)
+            tasks = [self._forget(future) for future in futures]
+            suspects = [t for t in tasks if t.task_id in self._suspects]
+            if len(tasks) <= self._threads.get(address, 1):
+                guilty = tasks
+            elif len(suspects) == 1:
+                guilty = suspects
+            else:
+                guilty = []
+            for task in tasks:
+                self._suspects.pop(task.task_id, None)
+                if task in guilty:
                     index = task.start if len(task.args) == 1 else None
                     events.append(WorkerLost([task.task_id], index, None, pid))
+                elif not guilty:
+                    self._suspects[task.task_id] = task
                 else:
                     self._submit(task)
+        self._next_suspect()
         return events
+
+    def _next_suspect(self) -> None:
+        """Keep exactly one suspect running while any is waiting."""
+        running = {task.task_id for _, task in self._futures.values()}
+        if self._suspects and not running & self._suspects.keys():
+            self._submit(next(iter(self._suspects.values())))
 
     def _expire(self, limit: float) -> list[Event]:
         now = time.monotonic()

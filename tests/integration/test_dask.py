@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import copy
 import functools
 import operator
@@ -183,3 +184,36 @@ def test_without_distributed_backend_dask_says_how_to_install() -> None:
         timeout=60,
     )
     assert "pip install 'parmap[dask]'" in out.stdout, out.stderr
+
+
+@pytest.mark.dask
+def test_wordcount_example_same_on_processes_and_dask(client: Any, tmp_path: pathlib.Path) -> None:
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        import wordcount
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    for n in range(12):
+        (tmp_path / f"f{n}.txt").write_text(f"alpha beta w{n % 3} " * (n + 1))
+    files = wordcount.files_under(str(tmp_path))
+    client.upload_file(wordcount.__file__)  # the workers import the functions by name
+    # merge() adds into its first argument, as functools.reduce would: a fresh initial each.
+    on_processes = parmap.map_reduce(
+        wordcount.count_file,
+        wordcount.merge,
+        files,
+        initial=collections.Counter(),
+        workers=2,
+        start_method="fork",
+        inline=False,
+    )
+    on_dask = parmap.map_reduce(
+        wordcount.count_file,
+        wordcount.merge,
+        files,
+        initial=collections.Counter(),
+        backend=client,
+        inline=False,
+    )
+    assert on_dask == on_processes
+    assert on_dask["alpha"] == sum(range(1, 13))
