@@ -170,9 +170,7 @@ def test_failing_initializer_raises_its_error():
 
 
 def test_nested_call_runs_inside_the_worker():
-    got = parmap.parallel_map(
-        helpers.nested, [3, 4], workers=2, start_method="fork", inline=False
-    )
+    got = parmap.parallel_map(helpers.nested, [3, 4], workers=2, start_method="fork", inline=False)
     assert got == [[0, 1, 4], [0, 1, 4, 9]]
 
 
@@ -198,9 +196,7 @@ def test_large_arrays_both_ways_leave_no_shared_files(start_method):
     import numpy as np
 
     arrays = [np.full(500_000, float(i)) for i in range(6)]
-    got = parmap.parallel_map(
-        _first, arrays, workers=2, start_method=start_method, inline=False
-    )
+    got = parmap.parallel_map(_first, arrays, workers=2, start_method=start_method, inline=False)
     assert got == [float(i) for i in range(6)]
     back = parmap.parallel_map(
         _filled, range(4), workers=2, start_method=start_method, inline=False

@@ -26,9 +26,7 @@ def test_value_error_keeps_its_type_and_names_the_item(options, inline):
 
 def test_remote_traceback_is_the_cause():
     with pytest.raises(ValueError) as caught:
-        parmap.parallel_map(
-            helpers.fail_on, range(6), workers=2, start_method="fork", inline=False
-        )
+        parmap.parallel_map(helpers.fail_on, range(6), workers=2, start_method="fork", inline=False)
     cause = caught.value.__cause__
     assert isinstance(cause, parmap.RemoteTraceback)
     assert "fail_on" in str(cause)
