@@ -50,10 +50,12 @@ def draw(data: dict[str, Any], rows: list[Row], path: Path) -> None:
     kind = "quick run" if data["config"]["quick"] else f"median of {data['config']['repeat']}"
     fig.suptitle(
         f"parmap benchmarks: wall time per call, {kind}, {data['config']['workers']} workers "
-        f"({info['cpu']}, Python {info['python']}, {info['date']})",
+        f"({info['cpu']}, Python {info['python']}, {info['date']})\n"
+        "bars: median, whiskers: fastest to slowest; right column: ratio to builtin map "
+        "(parmap-only panels: to the first bar)",
         fontsize=10,
     )
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -94,15 +96,23 @@ def _panel(ax: Any, workload: str, rows: list[Row], size: int) -> None:
         err = [[row.median - row.low], [row.high - row.median]]
         ax.barh(y, row.median, color=color, xerr=err, ecolor="black", capsize=2, height=0.7)
         ratio = row.median / base if base else row.vs_map
-        note = f" {_time(row.median)}" + (f"  ({_ratio(ratio)})" if ratio is not None else "")
-        ax.text(row.high, y, note, va="center", fontsize=7)
+        ax.text(row.high, y, f" {_time(row.median)}", va="center", fontsize=7)
+        if ratio is not None:
+            # A right-aligned column, so that huge ratios never run off the panel.
+            transform = ax.get_yaxis_transform()
+            ax.text(
+                0.99, y, _ratio(ratio), va="center", ha="right", fontsize=7, transform=transform
+            )
     ax.set_xscale("log")
     # Minor labels collide when a panel spans less than a decade.
     ax.xaxis.set_minor_formatter(NullFormatter())
     if drawn:
         low = min(r.low for r in drawn)
         high = max(r.high for r in drawn)
-        ax.set_xlim(low / 2, high * 15)
+        # Room on the right for the time label and the ratio column, in proportion to the
+        # decades the panel spans on its log scale.
+        decades = math.log10(high / low)
+        ax.set_xlim(low / 2, high * 10 ** (0.35 * decades + 0.9))
     ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.set_yticks(list(ys), labels, fontsize=8)
     ax.set_title(f"{workload}: {work.title.format(n=size)}", fontsize=9, loc="left")

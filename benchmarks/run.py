@@ -214,6 +214,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         metavar="F",
         help="what calm means for --quiet-wait: other programs' CPU use below F (0-1)",
     )
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="FILE",
+        help="measure nothing: redraw the reports from a latest.json written earlier",
+    )
     parser.add_argument("--out", type=Path, help="default: benchmarks/results (quick: .../quick)")
     args = parser.parse_args(argv)
     if args.repeat is None:
@@ -241,7 +247,11 @@ def _names(known: dict[str, Any], families: bool = False) -> Any:
 def main(argv: list[str] | None = None) -> int:
     """Run the suite and write the JSON, Markdown and PNG reports."""
     args = parse(argv)
-    data = run_suite(args)
+    if args.from_json is not None:
+        data = json.loads(args.from_json.read_text())
+        data = {k: v for k, v in data.items() if k not in ("summary", "targets", "anchors")}
+    else:
+        data = run_suite(args)
     from benchmarks import chart, report
 
     args.out.mkdir(parents=True, exist_ok=True)
