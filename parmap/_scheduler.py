@@ -89,7 +89,12 @@ class Scheduler:
 
     def run(self) -> Iterator[list[Any]]:
         """Yield blocks of results as the options say; cancels the session on any exception."""
-        inline = self._session.inline_ok and self._options.inline is not False
+        # A run that asks to survive failures (collect, skip) keeps every item
+        # in a worker: a crash there (os._exit, a segfault) must not end the caller.
+        options = self._options
+        inline = self._session.inline_ok and (
+            options.inline is True or (options.inline is None and options.on_error == "raise")
+        )
         try:
             while True:
                 yield from self._drain()
