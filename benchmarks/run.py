@@ -127,10 +127,14 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
             cache_dir = tempfile.mkdtemp(prefix="parmap-bench-") if workload == "cache" else None
             try:
                 for contender in _order(workload, contenders, rep):
+                    calm = None
+                    if args.quiet_wait > 0:
+                        calm = machine.wait_until_quiet(args.quiet_below, args.quiet_wait)
                     record = measure_once(
                         workload, contender, sizes[workload], args.workers, args.timeout, cache_dir
                     )
                     record["repeat"] = rep
+                    record["busy_before"] = calm
                     record["verdict"] = _verdict(record, references[workload])
                     records.append(record)
                     _say(
@@ -205,7 +209,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=0,
         metavar="S",
-        help="before each workload, wait up to S seconds for other programs to calm down",
+        help="before each measurement, wait up to S seconds for other programs to calm down",
     )
     parser.add_argument(
         "--quiet-below",
