@@ -42,3 +42,13 @@ def no_leftover_processes() -> Iterator[None]:
     for proc in left.values():
         proc.kill()
     assert not left, f"the test left child processes running: {sorted(left)}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the tests that import ``distributed`` last.
+
+    Importing ``distributed`` installs tblib's pickling of tracebacks for the
+    whole process, which changes what the picklability checks must say about
+    exceptions and tracebacks; the other tests must not depend on test order.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("dask") is not None)
