@@ -28,7 +28,8 @@ from typing import Any, Final, TypeVar, Unpack
 
 from parmap._api import imap
 from parmap._options import MapOptions, parse_options
-from parmap._reduce_chunk import NOTE_PREFIX, Chunk, ChunkReducer, Partial, Skipped
+from parmap._reduce_chunk import Chunk, ChunkReducer, Partial, Skipped
+from parmap._remote import NOTE_PREFIX
 from parmap._task import Failure
 from parmap.errors import WorkerDiedError
 

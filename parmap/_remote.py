@@ -78,8 +78,12 @@ def rebuild(failure: RemoteFailure, /) -> BaseException:
     return exc
 
 
+#: How the note naming a failed item begins (map_reduce rewrites it for its chunks).
+NOTE_PREFIX = "parmap: raised by item "
+
+
 def annotate(exc: BaseException, /, *, index: int, item: Any, pid: int | None) -> BaseException:
     """Add the note naming the item (and the worker) to an exception from the function."""
     where = f" in worker pid {pid}" if pid is not None and pid != os.getpid() else ""
-    exc.add_note(f"parmap: raised by item {index} ({short_repr(item)}){where}")
+    exc.add_note(f"{NOTE_PREFIX}{index} ({short_repr(item)}){where}")
     return exc
