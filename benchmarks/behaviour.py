@@ -31,7 +31,8 @@ CALLS = {
     "multiprocessing.Pool": "with SPAWN.Pool(2) as p: print(p.map(f, ITEMS, chunksize=1))",
     "ProcessPoolExecutor": "import concurrent.futures as cf\n"
     "with cf.ProcessPoolExecutor(2, mp_context=SPAWN) as ex: print(list(ex.map(f, ITEMS)))",
-    "joblib": "import joblib; print(joblib.Parallel(n_jobs=2)(joblib.delayed(f)(x) for x in ITEMS))",
+    "joblib": "import joblib\n"
+    "print(joblib.Parallel(n_jobs=2)(joblib.delayed(f)(x) for x in ITEMS))",
     "pathos": "from pathos.multiprocessing import ProcessPool; print(ProcessPool(2).map(f, ITEMS))",
     "mpire": "from mpire import WorkerPool\n"
     "with WorkerPool(2, start_method=SPAWN.get_start_method()) as p: print(p.map(f, ITEMS))",
