@@ -16,10 +16,8 @@ caller died). Where ``/dev/shm`` does not exist, everything goes in band.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import pickle
-import secrets
 import struct
 from typing import Final
 
@@ -57,7 +55,7 @@ class Spill:
             return True
         if view.nbytes < THRESHOLD:
             return True
-        name = f"parmap-{self._owner}-{secrets.token_hex(8)}"
+        name = f"parmap-{self._owner}-{os.urandom(8).hex()}"
         path = os.path.join(self._directory, name)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -119,6 +117,8 @@ def read(data: memoryview, /) -> tuple[list[bytearray], memoryview]:
 
 def sweep(owner: int, /) -> None:
     """Remove the buffer files of the run of caller ``owner`` that nobody read."""
+    import glob
+
     directory = shared_directory()
     if directory is None:
         return

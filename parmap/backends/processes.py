@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from collections import deque
 from typing import Any
@@ -210,14 +211,18 @@ class ProcessSession(Session):
 
 
 def _default_start_method() -> str:
-    """The platform's default start method (as the standard library chooses it)."""
-    import multiprocessing
-
-    method: str = (
-        multiprocessing.get_start_method(allow_none=True)
-        or (multiprocessing.get_all_start_methods()[0])
-    )
-    return method
+    """The start method the platform (or the caller's own configuration) makes the default."""
+    # Importing multiprocessing costs milliseconds a small job finishing in the
+    # caller should not pay; consult it only when the program already uses it.
+    for name in ("multiprocess", "multiprocessing"):
+        module = sys.modules.get(name)
+        if module is not None:
+            method = module.get_start_method(allow_none=True)
+            if method:
+                return str(method)
+    if sys.platform.startswith("linux"):
+        return "fork" if sys.version_info < (3, 14) else "forkserver"
+    return "spawn"
 
 
 class ProcessBackend(Backend):
@@ -280,7 +285,8 @@ class ProcessBackend(Backend):
         for worker in pool:
             worker.process.join(max(0.0, deadline - time.monotonic()))
             worker.kill()
-        _buffers.sweep(os.getpid())
+        if self._ctx is not None:  # workers ran: sweep what they left unread
+            _buffers.sweep(os.getpid())
 
     def __del__(self) -> None:
         if getattr(self, "pool", None):
