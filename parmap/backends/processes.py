@@ -221,8 +221,14 @@ def _default_start_method() -> str:
             if method:
                 return str(method)
     if sys.platform.startswith("linux"):
-        return "fork" if sys.version_info < (3, 14) else "forkserver"
+        # Python 3.14 made forkserver the default on Linux.
+        return "fork" if _python() < (3, 14) else "forkserver"
     return "spawn"
+
+
+def _python() -> tuple[int, int]:
+    major, minor = sys.version_info[:2]
+    return major, minor
 
 
 class ProcessBackend(Backend):
