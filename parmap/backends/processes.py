@@ -220,7 +220,7 @@ def _default_start_method() -> str:
             method = module.get_start_method(allow_none=True)
             if method:
                 return str(method)
-    if sys.platform.startswith("linux"):
+    if str(sys.platform).startswith("linux"):  # str(): decided at run time, not by mypy
         # Python 3.14 made forkserver the default on Linux.
         return "fork" if _python() < (3, 14) else "forkserver"
     return "spawn"
