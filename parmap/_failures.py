@@ -49,6 +49,8 @@ def lost(event: WorkerLost, index: int, item: Any, timeout: float | None, /) -> 
             "on_error='collect' / retries=N to keep the run going past such items."
         )
     how, cause = _how(event.exitcode)
+    if event.exitcode is None and event.detail:
+        cause = event.detail
     return WorkerDiedError(
         f"a worker (pid {event.pid}) {how} while running item {index} ({shown}).\n"
         f"Likely cause: {cause}.\n"

@@ -129,6 +129,7 @@ class WorkerLost:
         exitcode: the process exit code (negative: killed by that signal), if any.
         pid: the worker's process id, if any.
         timed_out: the worker was stopped because ``index`` exceeded ``timeout``.
+        detail: what the backend knows of the cause when there is no exit code.
     """
 
     task_ids: list[int]
@@ -136,6 +137,7 @@ class WorkerLost:
     exitcode: int | None
     pid: int | None
     timed_out: bool = False
+    detail: str = ""
 
 
 @dataclass(slots=True)

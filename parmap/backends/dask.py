@@ -55,6 +55,11 @@ from parmap._task import Event, Fatal, Job, Results, Task, WorkerLost
 from parmap.backends._base import Backend, Session, usable_cpus
 from parmap.backends._dask_worker import FunctionStore, run_task
 
+_LOST_DETAIL = (
+    "the Dask worker process ended or lost contact with the scheduler (a crash, os._exit, "
+    "the OOM killer, or a network failure); its exit status is in the worker's or "
+    "nanny's log"
+)
 _CANNOT_LOAD = (
     "while loading results in the caller: a result type may exist only on the workers "
     "(defined in their __main__, or in a module the caller cannot import)"
@@ -221,7 +226,8 @@ class DaskSession(Session):
                 self._suspects.pop(task.task_id, None)
                 if task in guilty:
                     index = task.start if len(task.args) == 1 else None
-                    events.append(WorkerLost([task.task_id], index, None, pid))
+                    lost = WorkerLost([task.task_id], index, None, pid, detail=_LOST_DETAIL)
+                    events.append(lost)
                 elif not guilty:
                     self._suspects[task.task_id] = task
                 else:
