@@ -143,7 +143,8 @@ def test_owned_local_cluster_and_a_killed_worker_naming_the_item() -> None:
         assert parmap.parallel_map(h.square, range(8), backend=backend, inline=False) == [
             x * x for x in range(8)
         ]
-        with pytest.raises(WorkerDiedError, match=r"while running item 2 \(2\)") as caught:
+        pattern = r"while running item 2 \(2\)(.|\n)*Likely cause: the Dask worker process ended"
+        with pytest.raises(WorkerDiedError, match=pattern) as caught:
             parmap.parallel_map(h.exit_on, range(6), backend=backend, chunksize=1, inline=False)
         assert caught.value.index == 2
         got = parmap.parallel_map(
