@@ -7,7 +7,7 @@ builtin ``map``'s; a mismatch makes the row ``FAIL`` and is never timed.
 from __future__ import annotations
 
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from benchmarks.contenders import CONTENDERS
@@ -31,6 +31,7 @@ class Row:
         vs_pool: ``median`` divided by ``Pool.map``'s median on the baseline workload.
         efficiency: Median of CPU time in the function divided by (workers * wall), CPU-bound only.
         status: ``"ok"``, ``"FAIL"`` (results differ from ``map``) or an error text.
+        by_repeat: Wall time of each counted measurement, keyed by its repeat.
     """
 
     workload: str
@@ -45,6 +46,7 @@ class Row:
     vs_pool: float | None = None
     efficiency: float | None = None
     status: str = "ok"
+    by_repeat: dict[int, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the row as plain JSON-ready data."""
@@ -96,6 +98,7 @@ def _row(workload: str, contender: str, records: list[dict[str, Any]]) -> Row:
     if failed or not good:
         return row
     walls = [r["wall"] for r in good]
+    row.by_repeat = {r.get("repeat", i): r["wall"] for i, r in enumerate(good)}
     row.median, row.low, row.high = statistics.median(walls), min(walls), max(walls)
     effs = [e for e in map(efficiency, good) if e is not None]
     # A cached rerun returns the CPU times recorded by the cold run: no efficiency there.
@@ -110,3 +113,15 @@ def find(rows: list[Row], workload: str, contender: str) -> Row | None:
         if (row.workload, row.contender) == (workload, contender):
             return row
     return None
+
+
+def paired_ratio(top: Row, bottom: Row) -> float | None:
+    """Return the median over repeats of ``top``'s time divided by ``bottom``'s.
+
+    Two contenders run one after the other within each repeat, so the ratio of each pair
+    cancels most of the CPU drift that a ratio of two medians keeps.
+    """
+    common = sorted(set(top.by_repeat) & set(bottom.by_repeat))
+    if not common:
+        return None
+    return statistics.median(top.by_repeat[r] / bottom.by_repeat[r] for r in common)

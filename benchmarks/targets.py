@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from benchmarks.summary import Row, find
+from benchmarks.summary import Row, find, paired_ratio
 
 X = "\u00d7"
 OTHERS = ("pool", "ppe1", "ppe", "joblib", "pathos", "mpire", "multiprocess")
@@ -129,12 +129,16 @@ def judge(rows: list[Row]) -> list[Verdict]:
 
 
 def _pair(rows: list[Row], workload: str, num: str, den: str, limit: float, what: str) -> Verdict:
-    """Judge a ratio of two parmap variants measured on the same workload."""
+    """Judge a ratio of two parmap variants run back to back in each repeat.
+
+    The verdict uses the median of the per-repeat ratios (see ``paired_ratio``); the ratio
+    of the two medians is shown alongside.
+    """
     target = f"{_le(limit)} {what}"
     top, bottom = find(rows, workload, num), find(rows, workload, den)
-    if _ok(top) and _ok(bottom):
-        ratio = top.median / bottom.median
-        return Verdict(workload, target, f"{ratio:.3f}{X}", "-", _s(ratio <= limit))
+    if _ok(top) and _ok(bottom) and (ratio := paired_ratio(top, bottom)) is not None:
+        text = f"{ratio:.3f}{X} (paired); {top.median / bottom.median:.3f}{X} (medians)"
+        return Verdict(workload, target, text, "-", _s(ratio <= limit))
     missing = top if not _ok(top) else bottom
     return _no_data(workload, target, missing, "-")
 
