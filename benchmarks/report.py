@@ -97,7 +97,7 @@ def render(
         "",
         "*agrees*: within ±30 % of the issue's figure (the CPUs' own drift); *close*: within "
         "a factor of 2; *differs*: further off. Speed-ups are over a `map` timed in other "
-        "processes, so they carry the drift of both (above 2.0× on 2 workers means `map` "
+        f"processes, so they carry the drift of both (above 2.0{X} on 2 workers means `map` "
         "met a slow moment); efficiencies do not. The big_args ratios to `map` depend on "
         "what the trivial function costs (here a full `sum`, about 1 ms per 8 MB array; the "
         "issue does not say which it used); their ratios to `Pool.map` do not.",
