@@ -109,7 +109,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
     started = time.time()
     load_before = machine.load_average()
 
-    references = {}
+    references: dict[str, dict[str, Any]] = {}
     for workload, _ in schedule:
         ref = measure_once(workload, "map", sizes[workload], args.workers, args.timeout)
         references[workload] = ref
@@ -122,27 +122,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         for workload, contenders in schedule:
             busy.append(machine.wait_until_quiet(args.quiet_below, args.quiet_wait))
             probes.append(machine.probe_speed())
-            # A cached rerun must follow the cold run that filled its cache: one fresh
-            # directory per repeat, shared by the pair.
-            cache_dir = tempfile.mkdtemp(prefix="parmap-bench-") if workload == "cache" else None
-            try:
-                for contender in _order(workload, contenders, rep):
-                    calm = None
-                    if args.quiet_wait > 0:
-                        calm = machine.wait_until_quiet(args.quiet_below, args.quiet_wait)
-                    record = measure_once(
-                        workload, contender, sizes[workload], args.workers, args.timeout, cache_dir
-                    )
-                    record["repeat"] = rep
-                    record["busy_before"] = calm
-                    record["verdict"] = _verdict(record, references[workload])
-                    records.append(record)
-                    _say(
-                        f"[{rep + 1}/{args.repeat}] {workload:<12} {contender:<14} {_show(record)}"
-                    )
-            finally:
-                if cache_dir is not None:
-                    shutil.rmtree(cache_dir, ignore_errors=True)
+            records += run_workload(args, workload, contenders, rep, sizes[workload], references)
 
     return {
         "config": {
@@ -151,7 +131,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
             "workers": args.workers,
             "sizes": sizes,
             "schedule": schedule,
-            "command": " ".join(["python -m benchmarks", *sys.argv[1:]]),
+            "command": " ".join(["python -m benchmarks", *args.argv]),
             "seconds": round(time.time() - started, 1),
         },
         "machine": machine.describe(ROOT)
@@ -161,6 +141,35 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
         "references": {w: ref["digest"] for w, ref in references.items()},
         "records": records,
     }
+
+
+def run_workload(
+    args: argparse.Namespace,
+    workload: str,
+    contenders: list[str],
+    rep: int,
+    size: int,
+    references: dict[str, dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Measure each contender once on ``workload`` (repeat ``rep``) and verify the results."""
+    records = []
+    # A cached rerun must follow the cold run that filled its cache: one fresh directory
+    # per repeat, shared by the pair.
+    cache_dir = tempfile.mkdtemp(prefix="parmap-bench-") if workload == "cache" else None
+    try:
+        for contender in _order(workload, contenders, rep):
+            calm = None
+            if args.quiet_wait > 0:
+                calm = machine.wait_until_quiet(args.quiet_below, args.quiet_wait)
+            record = measure_once(workload, contender, size, args.workers, args.timeout, cache_dir)
+            record |= {"repeat": rep, "busy_before": calm}
+            record["verdict"] = _verdict(record, references[workload])
+            records.append(record)
+            _say(f"[{rep + 1}/{args.repeat}] {workload:<12} {contender:<14} {_show(record)}")
+    finally:
+        if cache_dir is not None:
+            shutil.rmtree(cache_dir, ignore_errors=True)
+    return records
 
 
 def _order(workload: str, contenders: list[str], rep: int) -> list[str]:
@@ -227,6 +236,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, help="default: benchmarks/results (quick: .../quick)")
     args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else list(argv)
     if args.repeat is None:
         args.repeat = 1 if args.quick else 5
     if args.out is None:
