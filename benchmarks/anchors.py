@@ -92,6 +92,7 @@ ANCHORS = [
     Anchor("tiny", "pathos vs map", 41, "x", _vs_map("tiny", "pathos")),
     Anchor("tiny", "joblib vs map", 76, "x", _vs_map("tiny", "joblib")),
     Anchor("tiny", "mpire vs map", 83, "x", _vs_map("tiny", "mpire")),
+    Anchor("tiny", "Pool.imap, chunksize=1 vs map", 287, "x", _vs_map("tiny", "imap1")),
     Anchor(
         "medium",
         "best pool speed-up (PPE, chunksize=1)",

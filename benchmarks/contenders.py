@@ -28,6 +28,14 @@ def run_mp_pool(func: Callable[[Any], Any], items: list[Any], workers: int) -> l
         return pool.map(func, items)
 
 
+def run_mp_imap_1(func: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
+    """``multiprocessing.Pool.imap`` with chunksize 1: one task per item, lazily."""
+    import multiprocessing
+
+    with multiprocessing.Pool(workers) as pool:
+        return list(pool.imap(func, items, chunksize=1))
+
+
 def _run_executor(
     func: Callable[[Any], Any], items: list[Any], workers: int, chunksize: int
 ) -> list[Any]:
@@ -130,6 +138,13 @@ CONTENDERS: dict[str, Contender] = {
         Contender("map", "map", "map", run_map, parallel=False),
         Contender("pool", "Pool.map", "pool", run_mp_pool, imports=("multiprocessing.pool",)),
         Contender(
+            "imap1",
+            "Pool.imap, chunksize=1",
+            "pool",
+            run_mp_imap_1,
+            imports=("multiprocessing.pool",),
+        ),
+        Contender(
             "ppe1", "ProcessPoolExecutor.map, chunksize=1", "ppe", run_executor_1, imports=_PPE
         ),
         Contender(
@@ -174,7 +189,18 @@ CONTENDERS: dict[str, Contender] = {
 }
 
 #: Contenders of the ordinary workloads, in report order.
-GENERAL = ("map", "pool", "ppe1", "ppe", "joblib", "pathos", "mpire", "multiprocess", "parmap")
+GENERAL = (
+    "map",
+    "pool",
+    "imap1",
+    "ppe1",
+    "ppe",
+    "joblib",
+    "pathos",
+    "mpire",
+    "multiprocess",
+    "parmap",
+)
 
 #: Contenders of each parmap-only workload, in the order they must run.
 PARMAP_ONLY = {

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from benchmarks.summary import Row, find, paired_ratio
 
 X = "\u00d7"
-OTHERS = ("pool", "ppe1", "ppe", "joblib", "pathos", "mpire", "multiprocess")
+OTHERS = ("pool", "imap1", "ppe1", "ppe", "joblib", "pathos", "mpire", "multiprocess")
 
 
 @dataclass(frozen=True)
