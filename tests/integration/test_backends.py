@@ -203,3 +203,21 @@ def test_large_arrays_both_ways_leave_no_shared_files(start_method):
     )
     assert [float(a[-1]) for a in back] == [0.0, 1.0, 2.0, 3.0]
     assert glob.glob(f"/dev/shm/parmap-{os.getpid()}-*") == []
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_workers_started_by_multiprocess(start_method):
+    import multiprocess
+
+    context = multiprocess.get_context(start_method)
+    with parmap.ProcessBackend(2, context=context) as backend:
+        assert backend.start_method == start_method
+        got = parmap.parallel_map(lambda x: x + 1, range(6), backend=backend, inline=False)
+    assert got == [1, 2, 3, 4, 5, 6]
+
+
+def test_context_and_start_method_must_agree():
+    import multiprocessing
+
+    with pytest.raises(ValueError, match=r"`start_method` is 'spawn' but the context"):
+        parmap.ProcessBackend(2, start_method="spawn", context=multiprocessing.get_context("fork"))
