@@ -128,4 +128,16 @@ def _commit(root: Path) -> str | None:
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout.strip() or None
+    commit = out.stdout.strip()
+    if not commit:
+        return None
+    # The run measures the working tree: say when parmap/ differs from the commit.
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--", "parmap"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    return commit + (" with uncommitted changes in parmap/" if status.stdout.strip() else "")
