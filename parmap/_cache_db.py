@@ -151,14 +151,3 @@ def _write_meta(db: sqlite3.Connection) -> None:
         f"sqlite {sqlite3.sqlite_version}",
     }
     db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows.items())
-
-
-@contextlib.contextmanager
-def _write(db: sqlite3.Connection) -> Iterator[None]:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
