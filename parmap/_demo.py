@@ -108,6 +108,20 @@ parmap.parallel_map(analyse, source_files(), cache=sys.argv[1], workers=1, chunk
 """
 
 
+def _wait_for_entries(directory: str, wanted: int, child: subprocess.Popen[str]) -> None:
+    """Wait until the child's cache holds ``wanted`` entries (or it ended, or 30 s passed)."""
+    import parmap
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and child.poll() is None:
+        try:
+            if parmap.Cache(directory).info().entries >= wanted:
+                return
+        except FileNotFoundError:
+            pass  # no entry stored yet
+        time.sleep(0.1)
+
+
 def _resume(files: list[str]) -> None:
     import parmap
 
@@ -122,7 +136,9 @@ def _resume(files: list[str]) -> None:
         )
         assert child.stdout is not None
         child.stdout.readline()
-        time.sleep(1.5)
+        began = time.perf_counter()
+        _wait_for_entries(directory, len(files) // 3, child)
+        waited = time.perf_counter() - began
         os.killpg(child.pid, signal.SIGINT)
         try:
             _, errors = child.communicate(timeout=10)
@@ -132,7 +148,7 @@ def _resume(files: list[str]) -> None:
         last = errors.strip().splitlines()[-1:] or ["(no message)"]
         kept = parmap.Cache(directory).info().entries
         _say(
-            f"   the run was interrupted after 1.5 s ({last[0]});\n"
+            f"   Ctrl-C after {waited:.1f} s ({last[0]});\n"
             f"   {kept} of {len(files)} results were already on disk"
         )
         started = time.perf_counter()
