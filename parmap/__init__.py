@@ -16,6 +16,7 @@ from parmap._options import MapOptions
 from parmap._task import Failure
 from parmap._version import __version__
 from parmap.backends import Backend
+from parmap.backends.processes import ProcessBackend
 from parmap.errors import (
     CacheWarning,
     ParmapError,
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from parmap._check import check
     from parmap._reduce import map_reduce
     from parmap._report import CheckReport, Problem
-    from parmap.backends.processes import ProcessBackend
     from parmap.backends.serial import SerialBackend
     from parmap.backends.threads import ThreadBackend
     from parmap.cache import Cache
@@ -61,15 +61,16 @@ __all__ = [
     "parallel_map",
 ]
 
-# Loaded on first use: the check machinery, the cache and the backends pull in
-# modules a plain parallel_map does not need.
+# Loaded on first use: the check machinery, the cache and the other backends pull
+# in modules a plain parallel_map does not need. The processes backend is the
+# default, so it (and multiprocessing with it) is loaded with parmap: a script
+# pays that once, at import, not inside its first call.
 _LAZY = {
     "check": ("parmap._check", "check"),
     "CheckReport": ("parmap._report", "CheckReport"),
     "Problem": ("parmap._report", "Problem"),
     "Cache": ("parmap.cache", "Cache"),
     "map_reduce": ("parmap._reduce", "map_reduce"),
-    "ProcessBackend": ("parmap.backends.processes", "ProcessBackend"),
     "SerialBackend": ("parmap.backends.serial", "SerialBackend"),
     "ThreadBackend": ("parmap.backends.threads", "ThreadBackend"),
 }

@@ -19,6 +19,9 @@ starts the workers with ``multiprocess`` instead.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import multiprocessing.connection
+import multiprocessing.sharedctypes
 import os
 import sys
 import time
@@ -107,8 +110,6 @@ class ProcessSession(Session):
         self._sizes[task.task_id] = len(task.args)
 
     def poll(self, timeout: float, /) -> list[Event]:
-        from multiprocessing.connection import wait
-
         workers = [w for w in self._backend.pool if w.tasks]
         if not workers:
             return []
@@ -120,7 +121,7 @@ class ProcessSession(Session):
             handles[worker.process.sentinel] = worker
         events: list[Event] = []
         dead: set[_Worker] = set()
-        for handle in wait(list(handles), timeout):
+        for handle in multiprocessing.connection.wait(list(handles), timeout):
             worker = handles[handle]
             if handle is worker.conn:
                 if not self._read(worker, events):
@@ -220,8 +221,8 @@ class ProcessSession(Session):
 
 def _default_start_method() -> str:
     """The start method the platform (or the caller's own configuration) makes the default."""
-    # Importing multiprocessing costs milliseconds a small job finishing in the
-    # caller should not pay; consult it only when the program already uses it.
+    # multiprocess's configuration first: a program that set its start method
+    # there expects it for every pool it starts.
     for name in ("multiprocess", "multiprocessing"):
         module = sys.modules.get(name)
         if module is not None:
@@ -264,8 +265,6 @@ class ProcessBackend(Backend):
                     f"with {method!r}; pass one or the other"
                 )
             start_method = method
-        # multiprocessing is imported only when workers start: a job small
-        # enough to finish in the caller never pays for it.
         self.start_method: str = start_method or _default_start_method()
         self._ctx: Any = context
         self.pool: list[_Worker] = []
@@ -284,8 +283,6 @@ class ProcessBackend(Backend):
     def live_workers(self) -> list[_Worker]:
         """The worker processes, started on first use."""
         if self._ctx is None:
-            import multiprocessing
-
             self._ctx = multiprocessing.get_context(self.start_method)
         while len(self.pool) < self.workers:
             self.pool.append(_Worker(self._ctx))
