@@ -9,6 +9,7 @@ round-trips wins. Only a failure costs more: a search for the culprits
 from __future__ import annotations
 
 import functools
+import pickle
 import types
 import warnings
 from typing import Final
@@ -18,7 +19,7 @@ from parmap._check_text import error_message, problem_of
 from parmap._check_walk import Failure, find_culprits
 from parmap._report import CheckReport
 from parmap.errors import PicklingWarning, UnpicklableError
-from parmap.serializers import NAMES, dumps_with, loads_with
+from parmap.serializers import NAMES, dumps_with, is_plain_data, loads_with
 
 __all__ = ["check", "explain", "unpicklable_error", "warn_if_harmful"]
 
@@ -38,14 +39,23 @@ _UNSAFE_TO_LOAD: Final = (b"_create_filehandle", b"_create_capsule")
 
 def round_trip(name: str, obj: object, /, *, portable: bool) -> Failure | None:
     """Pickle then unpickle ``obj`` with one serializer; return how it failed, or ``None``."""
+    if name == "pickle":
+        try:
+            if is_plain_data(obj, portable=portable):
+                return None  # only built-in containers and scalars: it always loads
+        except Exception as exc:  # noqa: BLE001 - any exception is the verdict
+            return Failure("pickle", exc)
+    # Large buffers (arrays) stay out of band and are handed back to the loader
+    # as they are: the round trip rebuilds the object without copying its data.
+    buffers: list[pickle.PickleBuffer] = []
     try:
-        data = dumps_with(name, obj, portable=portable)
+        data = dumps_with(name, obj, portable=portable, buffer_callback=buffers.append)
     except Exception as exc:  # noqa: BLE001 - any exception is the verdict
         return Failure("pickle", exc)
     if name == "dill" and any(marker in data for marker in _UNSAFE_TO_LOAD):
         return None
     try:
-        loads_with(name, data)
+        loads_with(name, data, buffers)
     except Exception as exc:  # noqa: BLE001 - any exception is the verdict
         return Failure("unpickle", exc)
     return None

@@ -32,6 +32,7 @@ __all__ = [
     "SerializationFailure",
     "dumps",
     "dumps_with",
+    "is_plain_data",
     "loads",
     "loads_with",
     "serializer_of",
@@ -79,6 +80,44 @@ class _PortablePickler(pickle.Pickler):
 BufferCallback = Callable[[pickle.PickleBuffer], Any] | None
 
 
+class _Discard:
+    """A file that forgets what is written to it."""
+
+    def write(self, data: Any) -> None:
+        """Forget ``data`` (bytes, or a PickleBuffer for a large buffer)."""
+
+
+class _PlainProbe(_PortablePickler):
+    """Pickles into nothing, noting whether anything but plain data was met."""
+
+    def __init__(self, portable: bool) -> None:
+        super().__init__(_Discard(), protocol=PROTOCOL)
+        self.portable = portable
+        self.plain = True
+
+    def reducer_override(self, obj: Any) -> Any:
+        # Never called for None, bools, ints, floats, str, bytes, and exact
+        # lists, tuples, dicts, sets: anything reaching here may fail to load.
+        self.plain = False
+        if self.portable:
+            return super().reducer_override(obj)
+        return NotImplemented
+
+
+def is_plain_data(obj: Any, /, *, portable: bool = True) -> bool:
+    """Whether the C pickler pickles ``obj`` using only built-in containers and scalars.
+
+    Such a pickle always unpickles, so it needs no round trip to be verified.
+    The pickling goes to a discarding writer: it costs one pass and no copy.
+
+    Raises:
+        Exception: whatever the pickler raises for an object it cannot pickle.
+    """
+    probe = _PlainProbe(portable)
+    probe.dump(obj)
+    return probe.plain
+
+
 def _pickle_dumps(obj: Any, portable: bool, spill: BufferCallback = None) -> bytes:
     if not portable:
         return pickle.dumps(obj, protocol=PROTOCOL, buffer_callback=spill)
@@ -109,23 +148,24 @@ _DUMPERS: Final[dict[str, Callable[[Any, bool, BufferCallback], bytes]]] = {
 }
 
 
-def dumps_with(name: str, obj: Any, /, *, portable: bool = True) -> bytes:
+def dumps_with(
+    name: str, obj: Any, /, *, portable: bool = True, buffer_callback: BufferCallback = None
+) -> bytes:
     """Pickle ``obj`` with one named serializer, untagged.
 
     Args:
         name: ``"pickle"``, ``"cloudpickle"`` or ``"dill"``.
         obj: the object.
         portable: refuse by-reference pickles of ``__main__`` objects (pickle only).
+        buffer_callback: receives large buffers to keep out of band (protocol 5).
 
     Raises:
         Exception: whatever the serializer raises.
     """
-    return _DUMPERS[name](obj, portable, None)
+    return _DUMPERS[name](obj, portable, buffer_callback)
 
 
-def loads_with(
-    name: str, data: bytes | memoryview, /, buffers: list[bytearray] | None = None
-) -> Any:
+def loads_with(name: str, data: bytes | memoryview, /, buffers: list[Any] | None = None) -> Any:
     """Unpickle untagged ``data`` written by the named serializer."""
     if name == "dill":
         import dill

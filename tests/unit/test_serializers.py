@@ -91,3 +91,12 @@ def test_sweep_removes_unread_files():
     assert len(_files(owner)) == 1
     _buffers.sweep(owner)
     assert _files(owner) == []
+
+
+def test_plain_data_needs_no_round_trip():
+    assert serializers.is_plain_data({"a": [1, 2.5, "x", b"y", (None, True)], "s": {1, 2}})
+    assert not serializers.is_plain_data([np.zeros(3)])
+    big = np.zeros(1_000_000)  # a large buffer reaches the writer as a PickleBuffer
+    assert not serializers.is_plain_data({"array": big})
+    with pytest.raises(TypeError):
+        serializers.is_plain_data([threading.Lock()])
