@@ -26,6 +26,7 @@ from parmap._progress import Progress
 from parmap._shipping import ItemNotShipped
 from parmap._task import Event, Failure, Fatal, Job, RemoteFailure, Results, Task, WorkerLost
 from parmap.backends._base import Session
+from parmap.errors import caller_stacklevel
 
 _SKIPPED = object()
 _POLL_SECONDS = 0.25
@@ -117,7 +118,7 @@ class Scheduler:
             warnings.warn(
                 f"parmap: {self._skipped} item(s) failed and were left out (on_error='skip')",
                 RuntimeWarning,
-                stacklevel=4,
+                stacklevel=caller_stacklevel(),
             )
 
     def _done(self) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 from parmap import serializers
 from parmap._buffers import Spill
 from parmap._task import Job, Task
-from parmap.errors import UnpicklableError
+from parmap.errors import UnpicklableError, caller_stacklevel
 
 
 def pack_function(job: Job, /, *, portable: bool) -> tuple[bytes, bytes]:
@@ -36,7 +36,12 @@ def pack_function(job: Job, /, *, portable: bool) -> tuple[bytes, bytes]:
     if serializers.serializer_of(payload) != "pickle":
         from parmap._check import warn_if_harmful
 
-        warn_if_harmful(job.func, subject="func", serializer=serializers.serializer_of(payload))
+        warn_if_harmful(
+            job.func,
+            subject="func",
+            serializer=serializers.serializer_of(payload),
+            stacklevel=caller_stacklevel(),
+        )
     return hashlib.blake2b(payload, digest_size=16).digest(), payload
 
 
@@ -106,12 +111,20 @@ def pack_chunk(
     """
     try:
         chunk = (task.start, task.args)
-        return serializers.dumps(chunk, serializer, portable=portable, spill=spill)
+        payload = serializers.dumps(chunk, serializer, portable=portable, spill=spill)
     except serializers.SerializationFailure as failure:
         if not explain:
             what = f"items {task.start}..{task.start + len(task.args) - 1}"
             raise ItemNotShipped(task.start, _brief(what, failure)) from None
         raise explain_item(task, serializer=serializer, portable=portable) from None
+    if explain and serializers.serializer_of(payload) == "dill":
+        # Only dill took these items: it may have copied a held lock or a
+        # file open for writing, which pickles but misbehaves in a worker.
+        from parmap._check import warn_if_harmful
+
+        level = caller_stacklevel()
+        warn_if_harmful(task.args, subject="args", serializer="dill", stacklevel=level)
+    return payload
 
 
 def explain_item(task: Task, /, *, serializer: str, portable: bool) -> ItemNotShipped:

@@ -22,7 +22,9 @@ as ``__cause__`` and a note naming the item.
 
 from __future__ import annotations
 
+import os
 import pickle
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -113,3 +115,20 @@ class CacheWarning(ParmapWarning):
 
 class PicklingWarning(ParmapWarning):
     """An object pickles, but the copy will not behave like the original."""
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def caller_stacklevel() -> int:
+    """The ``stacklevel`` that makes a warning issued here point at the user's code.
+
+    Counts the frames inside parmap between the caller of this function and
+    the first frame outside it (generators make a fixed number unreliable).
+    """
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level

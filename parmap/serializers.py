@@ -221,5 +221,10 @@ def loads(data: bytes | memoryview, /) -> Any:
 
 
 def serializer_of(data: bytes | memoryview, /) -> str:
-    """Name the serializer that wrote a tagged payload (without out-of-band buffers)."""
-    return _NAMES_BY_TAG[memoryview(data)[0]]
+    """Name the serializer that wrote a tagged payload (``"pickle"`` when it spilled buffers).
+
+    Only pickle and cloudpickle spill buffers out of band; both load with the
+    standard unpickler, so a spilled payload is reported as ``"pickle"``.
+    """
+    tag = memoryview(data)[0]
+    return "pickle" if tag == _OUT_OF_BAND[0] else _NAMES_BY_TAG[tag]

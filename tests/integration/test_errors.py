@@ -97,3 +97,22 @@ def test_check_false_reports_the_serializers_error_only():
             lambda x: lock, range(3), serializer="cloudpickle", workers=2, start_method="fork"
         )
     assert caught.value.report is not None
+
+
+def test_items_only_dill_can_copy_warn_when_the_copy_misbehaves():
+    import threading
+
+    held = threading.Lock()
+    held.acquire()
+    try:
+        with pytest.warns(parmap.PicklingWarning, match=r"args.*lock"):
+            got = parmap.parallel_map(
+                lambda lock: lock.locked(),
+                [held],
+                workers=2,
+                start_method="fork",
+                inline=False,
+            )
+    finally:
+        held.release()
+    assert got == [True]  # the worker got a copy that stays locked forever
