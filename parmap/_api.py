@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, TypeVar, Unpack
 
 from parmap import _worker
@@ -90,7 +89,7 @@ def imap(
     _check_callable("imap", func)
     _check_iterables("imap", (iterable, *iterables))
     opts = parse_options("imap", dict(options))
-    return itertools.chain.from_iterable(_run(func, (iterable, *iterables), opts))
+    return _flatten(_run(func, (iterable, *iterables), opts))
 
 
 def parallel_map(
@@ -120,6 +119,17 @@ def parallel_map(
     for block in _run(func, (iterable, *iterables), opts):
         results.extend(block)
     return results
+
+
+def _flatten(blocks: Iterator[list[T]]) -> Generator[T, None, None]:
+    """Yield the results of each block: a generator, so ``close()`` stops the run at once."""
+    try:
+        for block in blocks:
+            yield from block
+    finally:
+        close = getattr(blocks, "close", None)
+        if close is not None:
+            close()
 
 
 def _run(

@@ -16,6 +16,7 @@ caller died). Where ``/dev/shm`` does not exist, everything goes in band.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import pickle
 import struct
@@ -117,8 +118,6 @@ def read(data: memoryview, /) -> tuple[list[bytearray], memoryview]:
 
 def sweep(owner: int, /) -> None:
     """Remove the buffer files of the run of caller ``owner`` that nobody read."""
-    import glob
-
     directory = shared_directory()
     if directory is None:
         return

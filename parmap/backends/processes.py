@@ -313,5 +313,8 @@ class ProcessBackend(Backend):
             _buffers.sweep(os.getpid())
 
     def __del__(self) -> None:
+        # A backend dropped without close() (or at interpreter exit) still stops
+        # its workers; at exit, modules may already be gone: nothing to report.
         if getattr(self, "pool", None):
-            self.close()
+            with contextlib.suppress(Exception):
+                self.close()

@@ -221,3 +221,16 @@ def test_context_and_start_method_must_agree():
 
     with pytest.raises(ValueError, match=r"`start_method` is 'spawn' but the context"):
         parmap.ProcessBackend(2, start_method="spawn", context=multiprocessing.get_context("fork"))
+
+
+def test_leaving_imap_early_stops_its_workers():
+    import time
+
+    results = parmap.imap(
+        helpers.slow_square, range(1000), workers=2, start_method="fork", inline=False
+    )
+    assert next(results) == 0
+    began = time.monotonic()
+    results.close()  # what a `break` out of a for loop does, once the iterator is dropped
+    assert time.monotonic() - began < 2.0
+    # The autouse fixture fails this test if a worker is still running.
