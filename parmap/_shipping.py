@@ -112,11 +112,10 @@ def pack_chunk(
     try:
         chunk = (task.start, task.args)
         payload = serializers.dumps(chunk, serializer, portable=portable, spill=spill)
-    except serializers.SerializationFailure as failure:
-        if not explain:
-            what = f"items {task.start}..{task.start + len(task.args) - 1}"
-            raise ItemNotShipped(task.start, _brief(what, failure)) from None
-        raise explain_item(task, serializer=serializer, portable=portable) from None
+    except serializers.SerializationFailure:
+        raise explain_item(
+            task, serializer=serializer, portable=portable, explain=explain
+        ) from None
     if explain and serializers.serializer_of(payload) == "dill":
         # Only dill took these items: it may have copied a held lock or a
         # file open for writing, which pickles but misbehaves in a worker.
@@ -127,14 +126,22 @@ def pack_chunk(
     return payload
 
 
-def explain_item(task: Task, /, *, serializer: str, portable: bool) -> ItemNotShipped:
-    """The error for the first item of ``task`` that cannot be pickled."""
+def explain_item(
+    task: Task, /, *, serializer: str, portable: bool, explain: bool = True
+) -> ItemNotShipped:
+    """The error for the first item of ``task`` that cannot be pickled.
+
+    With ``explain=False`` the item is still found (one pickling each), but
+    the serializers' own errors stand in for the walk that explains them.
+    """
     from parmap._check import unpicklable_error
 
     for index, item in enumerate(task.args, task.start):
         try:
             serializers.dumps(item, serializer, portable=portable)
-        except serializers.SerializationFailure:
+        except serializers.SerializationFailure as failure:
+            if not explain:
+                return ItemNotShipped(index, _brief(f"item {index}", failure))
             error = unpicklable_error(
                 item,
                 role="item",

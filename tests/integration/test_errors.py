@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import parmap
@@ -116,3 +118,23 @@ def test_items_only_dill_can_copy_warn_when_the_copy_misbehaves():
     finally:
         held.release()
     assert got == [True]  # the worker got a copy that stays locked forever
+
+
+def test_check_false_still_names_the_unpicklable_item_under_collect():
+    import threading
+
+    items = [1, 2, threading.Lock(), 4]
+    got = parmap.parallel_map(
+        helpers.pid_of,
+        items,
+        serializer="pickle",
+        check=False,
+        on_error="collect",
+        chunksize=4,
+        workers=2,
+        start_method="fork",
+    )
+    failures = [g for g in got if isinstance(g, parmap.Failure)]
+    assert [f.index for f in failures] == [2]
+    assert isinstance(failures[0].exception, parmap.UnpicklableError)
+    assert re.search(r"cannot send item 2 to the workers", str(failures[0].exception))
