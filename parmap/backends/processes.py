@@ -78,7 +78,6 @@ class ProcessSession(Session):
         self._job = job
         self._portable = portable
         self._digest, self._payload = _shipping.pack_function(job, portable=portable)
-        self._owner: dict[int, _Worker] = {}
         self._sizes: dict[int, int] = {}
         self.slots = 2 * backend.workers
         self.inline_ok = job.initializer is None and job.timeout is None
@@ -106,7 +105,6 @@ class ProcessSession(Session):
         except OSError:
             pass  # the worker died; poll() reports the task as lost with it
         worker.tasks.append(task.task_id)
-        self._owner[task.task_id] = worker
         self._sizes[task.task_id] = len(task.args)
 
     def poll(self, timeout: float, /) -> list[Event]:
@@ -171,7 +169,6 @@ class ProcessSession(Session):
         return True
 
     def _forget(self, task_id: int) -> None:
-        self._owner.pop(task_id, None)
         self._sizes.pop(task_id, None)
 
     def _lost(self, worker: _Worker, *, timed_out: bool) -> list[Event]:
@@ -215,7 +212,6 @@ class ProcessSession(Session):
                 worker.kill()
                 self._backend.replace(worker)
         _buffers.sweep(os.getpid())
-        self._owner.clear()
         self._sizes.clear()
 
 
