@@ -98,7 +98,7 @@ def problem_of(
 ) -> Problem:
     """Build the report's problem for one culprit found with ``serializer``."""
     obj = culprit.obj
-    known = describe(obj)
+    known = resource = describe(obj)
     if known is None and serializer == "pickle":
         known = describe_callable(obj, portable=portable)
     if known is not None:
@@ -106,10 +106,13 @@ def problem_of(
     else:
         reason, fixes = _generic(culprit, serializer)
     fixes[1:1] = _contextual(culprit, fixes)
-    fixes.extend(
-        f'use serializer="{name}" (verified: parmap round-tripped {subject} with it)'
-        for name in alternatives
-    )
+    if resource is None:
+        # A resource (lock, file, socket …) that another serializer "copies"
+        # still does not work in a worker: offering it would contradict the reason.
+        fixes.extend(
+            f'use serializer="{name}" (verified: parmap round-tripped {subject} with it)'
+            for name in alternatives
+        )
     by_name = serializer == "pickle" and isinstance(obj, (type, types.FunctionType))
     if by_name and not alternatives and known is not None:
         fixes.append(_BY_VALUE_FIX)

@@ -169,8 +169,10 @@ def test_error_for_an_item_names_its_index_and_the_path() -> None:
         r"\s+-> \.session .*\n\s+-> \._lock +\(_thread\.lock\)",
         text,
     )
-    assert 'use serializer="dill" (verified: parmap round-tripped args[7777] with it)' in text
-    assert "drop '_lock' in Session.__getstate__" not in text or "__setstate__" in text
+    # dill round-trips the lock, but its copy guards nothing: never offered as a fix.
+    assert 'use serializer="dill"' not in text
+    assert "__getstate__" in text
+    assert "__setstate__" in text
 
 
 def test_error_for_a_generator_item() -> None:
