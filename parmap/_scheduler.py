@@ -26,7 +26,7 @@ from parmap._progress import Progress
 from parmap._shipping import ItemNotShipped
 from parmap._task import Event, Failure, Fatal, Job, RemoteFailure, Results, Task, WorkerLost
 from parmap.backends._base import Session
-from parmap.errors import caller_stacklevel
+from parmap.errors import PicklingWarning, caller_stacklevel
 
 _SKIPPED = object()
 _POLL_SECONDS = 0.25
@@ -83,6 +83,7 @@ class Scheduler:
         self._next = 0
         self._yielded = 0
         self._skipped = 0
+        self._warned = False
         self._batch = 1
         self._began: float | None = None
 
@@ -243,6 +244,13 @@ class Scheduler:
     def _handle(self, event: Event) -> None:
         if isinstance(event, Results):
             self._sizer.observe(event.busy, len(event.values))
+            if event.notes and not self._warned:
+                self._warned = True  # once a run: the same cause repeats with every item
+                message = "results pickle, but their copies will not behave like the originals:"
+                warnings.warn(
+                    PicklingWarning("\n- ".join((message, *event.notes))),
+                    stacklevel=caller_stacklevel(),
+                )
             running = self._tasks.get(event.task_id)
             if running is None:
                 return

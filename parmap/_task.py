@@ -107,6 +107,8 @@ class Results:
             one None per item, and each item is run again alone to tell which
             one is at fault.
         unreadable_in: ``"caller"`` or ``"worker"``: where unpickling failed.
+        notes: why some results' copies will misbehave (only dill could copy
+            them), for a warning.
     """
 
     task_id: int
@@ -117,6 +119,7 @@ class Results:
     done: bool = False
     unreadable: BaseException | None = None
     unreadable_in: str = "caller"
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)

@@ -102,20 +102,45 @@ def pack_results(
     /,
     spill: Spill | None = None,
 ) -> bytes:
-    """Pickle results for the trip back; a result that cannot travel becomes its failure."""
+    """Pickle results for the trip back; a result that cannot travel becomes its failure.
+
+    The payload is ``(offset, values, errors)``, with a fourth element, notes
+    for a :class:`~parmap.errors.PicklingWarning`, when only dill could pickle
+    the results and its copies will misbehave (a held lock, a file open for
+    writing).
+    """
     try:
-        group = (offset, values, errors)
-        return serializers.dumps(group, serializer, portable=False, spill=spill)
+        payload = serializers.dumps(
+            (offset, values, errors), serializer, portable=False, spill=spill
+        )
     except serializers.SerializationFailure:
-        pass
+        _explain_results(start, offset, values, errors, serializer)
+        payload = serializers.dumps(
+            (offset, values, errors), serializer, portable=False, spill=spill
+        )
+    if serializers.serializer_of(payload) != "dill":
+        return payload
+    from parmap._check_harm import find_harm
+
+    first = start + offset
+    notes = find_harm(values, subject=f"results of items {first}..", by_value=True)
+    if not notes:
+        return payload
+    return serializers.dumps((offset, values, errors, notes), "dill", portable=False)
+
+
+def _explain_results(
+    start: int, offset: int, values: list[Any], errors: dict[int, Any], serializer: str
+) -> None:
+    """Replace each result that cannot be pickled by the error that explains it."""
+    from parmap._check import unpicklable_error
+
     for position, value in enumerate(values):
         if position in errors:
             continue
         try:
             serializers.dumps(value, serializer, portable=False)
         except serializers.SerializationFailure:
-            from parmap._check import unpicklable_error
-
             error = unpicklable_error(
                 value,
                 role="result",
@@ -124,7 +149,6 @@ def pack_results(
                 portable=False,
             )
             values[position], errors[position] = None, _remote.pack(error)
-    return serializers.dumps((offset, values, errors), serializer, portable=False, spill=spill)
 
 
 def _watch_parent(parent_pid: int) -> None:

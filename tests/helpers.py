@@ -112,3 +112,12 @@ def remember(value: str) -> None:
 
 def recall(_: Any) -> Any:
     return _STATE.get("value")
+
+
+def held_lock(_: Any) -> Any:
+    """Returns a lock that is held: only dill pickles it, into a copy held forever."""
+    import threading
+
+    lock = threading.Lock()
+    lock.acquire()
+    return lock

@@ -144,11 +144,13 @@ class DaskSession(Session):
         events: list[Event] = []
         for position, (busy, packed) in enumerate(body):
             try:
-                offset, values, errors = serializers.loads(packed)
+                offset, values, errors, *notes = serializers.loads(packed)
             except Exception as exc:  # noqa: BLE001 - pickled on the worker, not here
                 return [Fatal(exc, _CANNOT_LOAD)]
             done = position == len(body) - 1
-            events.append(Results(task.task_id, offset, values, errors, busy, done))
+            event = Results(task.task_id, offset, values, errors, busy, done)
+            event.notes = tuple(notes[0]) if notes else ()
+            events.append(event)
         return events
 
     def _failed(self, future: Any, task: Task) -> Event:

@@ -155,8 +155,9 @@ class ProcessSession(Session):
                 task_id, done, busy, offset, count = _worker.RESULTS_HEADER.unpack_from(header, 1)
                 body = worker.conn.recv_bytes()
                 try:
-                    offset, values, errors = serializers.loads(body)
+                    offset, values, errors, *notes = serializers.loads(body)
                     event = Results(task_id, offset, values, errors, busy, done)
+                    event.notes = tuple(notes[0]) if notes else ()
                 except Exception as exc:  # noqa: BLE001 - pickles in the worker, not here
                     event = Results(task_id, offset, [None] * count, {}, busy, done)
                     event.unreadable = exc

@@ -138,3 +138,12 @@ def test_check_false_still_names_the_unpicklable_item_under_collect():
     assert [f.index for f in failures] == [2]
     assert isinstance(failures[0].exception, parmap.UnpicklableError)
     assert re.search(r"cannot send item 2 to the workers", str(failures[0].exception))
+
+
+def test_results_only_dill_can_copy_warn_once_when_the_copy_misbehaves():
+    with pytest.warns(parmap.PicklingWarning, match=r"results .*lock held right now") as caught:
+        got = parmap.parallel_map(
+            helpers.held_lock, range(4), workers=2, start_method="fork", inline=False, chunksize=1
+        )
+    assert [lock.locked() for lock in got] == [True] * 4
+    assert len([w for w in caught if issubclass(w.category, parmap.PicklingWarning)]) == 1
