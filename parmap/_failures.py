@@ -45,8 +45,8 @@ def lost(event: WorkerLost, index: int, item: Any, timeout: float | None, /) -> 
     if event.timed_out:
         return TimeoutError(
             f"item {index} ({shown}) ran longer than timeout={timeout} s; its worker was "
-            "stopped and replaced, the other items go on. Raise `timeout`, or use "
-            "on_error='collect' / retries=N to keep the run going past such items."
+            "stopped and replaced. Raise `timeout`, or use on_error='collect' (or 'skip') "
+            "or retries=N to keep the run going past such items."
         )
     how, cause = _how(event.exitcode)
     if event.exitcode is None and event.detail:
@@ -54,8 +54,9 @@ def lost(event: WorkerLost, index: int, item: Any, timeout: float | None, /) -> 
     return WorkerDiedError(
         f"a worker (pid {event.pid}) {how} while running item {index} ({shown}).\n"
         f"Likely cause: {cause}.\n"
-        "The other workers' results are kept. To go on without this item use "
-        "on_error='collect' (or 'skip'); to try it again use retries=N.",
+        "Only this item is to blame: to get every other result, use on_error='collect' "
+        "(or 'skip'); to try it again, retries=N; with cache=DIR, finished results are "
+        "kept on disk for the next run.",
         exitcode=event.exitcode,
         pid=event.pid,
         index=index,
