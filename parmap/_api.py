@@ -54,14 +54,17 @@ def _check_callable(where: str, func: Any) -> None:
         )
 
 
-def _check_iterables(where: str, iterables: tuple[Any, ...]) -> None:
+def _iterators(where: str, iterables: tuple[Any, ...]) -> list[Iterator[Any]]:
+    """One iterator per iterable, each made once (a second ``iter()`` may have effects)."""
+    iterators = []
     for position, iterable in enumerate(iterables):
         try:
-            iter(iterable)
+            iterators.append(iter(iterable))
         except TypeError:
             raise TypeError(
                 f"{where}() argument {position + 2} must be iterable, got {type(iterable).__name__}"
             ) from None
+    return iterators
 
 
 def imap(
@@ -87,9 +90,10 @@ def imap(
         An iterator of results, in input order unless ``ordered=False``.
     """
     _check_callable("imap", func)
-    _check_iterables("imap", (iterable, *iterables))
+    sources = (iterable, *iterables)
+    iterators = _iterators("imap", sources)
     opts = parse_options("imap", dict(options))
-    return _flatten(_run(func, (iterable, *iterables), opts))
+    return _flatten(_run(func, iterators, _length(sources), opts))
 
 
 def parallel_map(
@@ -113,10 +117,11 @@ def parallel_map(
         Exception: the function's own exception, of its own type, naming the item.
     """
     _check_callable("parallel_map", func)
-    _check_iterables("parallel_map", (iterable, *iterables))
+    sources = (iterable, *iterables)
+    iterators = _iterators("parallel_map", sources)
     opts = parse_options("parallel_map", dict(options))
     results: list[T] = []
-    for block in _run(func, (iterable, *iterables), opts):
+    for block in _run(func, iterators, _length(sources), opts):
         results.extend(block)
     return results
 
@@ -133,7 +138,7 @@ def _flatten(blocks: Iterator[list[T]]) -> Generator[T, None, None]:
 
 
 def _run(
-    func: Callable[..., Any], iterables: tuple[Iterable[Any], ...], opts: Options
+    func: Callable[..., Any], iterators: list[Iterator[Any]], total: int | None, opts: Options
 ) -> Iterator[list[Any]]:
     """Yield blocks of results (lists); closes what the run opened, however it ends."""
     backend, owned = resolve_backend(opts)
@@ -142,11 +147,10 @@ def _run(
         from parmap.cache import as_cache
 
         cache = as_cache(opts.cache)
-    star = len(iterables) > 1
+    star = len(iterators) > 1
     job = Job(
         func, opts.serializer, opts.initializer, opts.initargs, opts.timeout, star, opts.check
     )
-    total = _length(iterables)
     try:
         bound = cache.bind(func) if cache is not None else None
         try:
@@ -155,9 +159,7 @@ def _run(
             scheduler = Scheduler(
                 job,
                 session,
-                zip(*iterables)  # noqa: B905 - zip stops at the shortest, like map
-                if star
-                else iter(iterables[0]),
+                zip(*iterators) if star else iterators[0],  # noqa: B905 - stops at the shortest
                 total=total,
                 options=opts,
                 workers=backend.workers,

@@ -234,3 +234,17 @@ def test_leaving_imap_early_stops_its_workers():
     results.close()  # what a `break` out of a for loop does, once the iterator is dropped
     assert time.monotonic() - began < 2.0
     # The autouse fixture fails this test if a worker is still running.
+
+
+def test_the_input_is_iterated_once():
+    class Once:
+        def __init__(self):
+            self.calls = 0
+
+        def __iter__(self):
+            self.calls += 1
+            return iter(range(5))
+
+    source = Once()
+    assert parmap.parallel_map(helpers.square, source, backend="serial") == [0, 1, 4, 9, 16]
+    assert source.calls == 1
