@@ -177,8 +177,9 @@ def main(conn: Any, state: Any, parent_pid: int) -> None:
 
     Args:
         conn: this worker's end of its duplex pipe with the caller.
-        state: a shared array of one signed 64-bit integer: the index of the
-            item running now (-1 when idle), read by the caller on a death.
+        state: a shared array of two signed 64-bit integers: the index of the
+            item running now (-1 when idle), read by the caller on a death, and
+            the number of items started, which times each item for ``timeout``.
         parent_pid: the caller's pid, watched so that the worker exits if the
             caller is killed.
     """
@@ -189,6 +190,7 @@ def main(conn: Any, state: Any, parent_pid: int) -> None:
 
     def mark(index: int) -> None:
         current[0] = index
+        current[1] += 1  # a new item started, even if its index was seen before
 
     inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
     threading.Thread(target=_receive, args=(conn, inbox), daemon=True).start()

@@ -44,7 +44,7 @@ class _Worker:
 
     def __init__(self, ctx: Any) -> None:
         self.conn, child_conn = ctx.Pipe(duplex=True)
-        self.state = ctx.RawArray("q", 1)
+        self.state = ctx.RawArray("q", 2)  # item running (-1: none), items started
         self.current = memoryview(self.state).cast("B").cast("q")
         self.current[0] = -1
         self.process = ctx.Process(
@@ -58,7 +58,7 @@ class _Worker:
         self.pid: int = self.process.pid
         self.tasks: deque[int] = deque()
         self.functions: set[bytes] = set()
-        self.seen: tuple[int, float] = (-1, 0.0)
+        self.seen: tuple[int, float] = (-1, 0.0)  # (items started, when first seen)
 
     def alive(self) -> bool:
         return bool(self.process.is_alive())
@@ -198,11 +198,11 @@ class ProcessSession(Session):
         events: list[Event] = []
         now = time.monotonic()
         for worker in list(self._backend.pool):
-            index = int(worker.current[0])
+            index, started = int(worker.current[0]), int(worker.current[1])
             if not worker.tasks or index < 0:
                 continue
-            if worker.seen[0] != index:
-                worker.seen = (index, now)
+            if worker.seen[0] != started:
+                worker.seen = (started, now)  # a new item: its clock starts now
             elif now - worker.seen[1] > limit:
                 events.extend(self._lost(worker, timed_out=True))
         return events

@@ -199,3 +199,13 @@ def test_nested_call_runs_in_the_worker_itself() -> None:
     for outer, inner in results:
         assert outer != os.getpid()
         assert inner == [outer] * len(inner)
+
+
+def test_timeout_on_a_warm_backend_times_each_item_afresh() -> None:
+    # A warm worker runs index 0 again in the next run: that item's clock must
+    # start when it starts, not when index 0 was first seen a run ago.
+    nap = functools.partial(helpers.sleep_on, bad=0, seconds=0.3)
+    with parmap.ProcessBackend(1, start_method="fork") as backend:
+        assert parmap.parallel_map(nap, [0], backend=backend, timeout=0.6) == [0]
+        time.sleep(0.7)  # longer than the timeout, between the runs
+        assert parmap.parallel_map(nap, [0], backend=backend, timeout=0.6) == [0]
