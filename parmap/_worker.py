@@ -35,6 +35,10 @@ RESULTS_HEADER = struct.Struct("<q?dqq")  # task id, done, busy, offset, count
 TASK_ID = struct.Struct("<q")
 DIGEST_SIZE = 16
 
+#: Functions a warm worker keeps; beyond that the oldest is dropped (and sent
+#: again if a later run needs it).
+KEPT_FUNCTIONS = 16
+
 #: Seconds after which a worker sends back what it has, even mid-chunk: an
 #: interruption then loses at most this much finished work per worker.
 FLUSH_INTERVAL = 0.05
@@ -215,6 +219,9 @@ def main(conn: Any, state: Any, parent_pid: int) -> None:
                 conn.send_bytes(MSG_SETUP_FAILED + serializers.dumps(_remote.pack(exc)))
                 return
             functions[digest] = (func, serializer, star)
+            if len(functions) > KEPT_FUNCTIONS:
+                # The caller forgets the same one: both drop the oldest.
+                del functions[next(iter(functions))]
             continue
         task_id, digest = TASK_HEADER.unpack_from(message, 1)
         chunk = inbox.get()

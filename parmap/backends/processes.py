@@ -57,7 +57,7 @@ class _Worker:
         child_conn.close()
         self.pid: int = self.process.pid
         self.tasks: deque[int] = deque()
-        self.functions: set[bytes] = set()
+        self.functions: dict[bytes, None] = {}  # digests the worker keeps, oldest first
         self.seen: tuple[int, float] = (-1, 0.0)  # (items started, when first seen)
 
     def alive(self) -> bool:
@@ -97,7 +97,9 @@ class ProcessSession(Session):
         try:
             if self._digest not in worker.functions:
                 worker.conn.send_bytes(_worker.MSG_FUNC + self._digest + self._payload)
-                worker.functions.add(self._digest)
+                worker.functions[self._digest] = None
+                if len(worker.functions) > _worker.KEPT_FUNCTIONS:
+                    del worker.functions[next(iter(worker.functions))]  # as the worker does
             worker.conn.send_bytes(
                 _worker.MSG_TASK + _worker.TASK_HEADER.pack(task.task_id, self._digest)
             )

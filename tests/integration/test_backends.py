@@ -248,3 +248,17 @@ def test_the_input_is_iterated_once():
     source = Once()
     assert parmap.parallel_map(helpers.square, source, backend="serial") == [0, 1, 4, 9, 16]
     assert source.calls == 1
+
+
+def test_a_warm_worker_keeps_a_bounded_number_of_functions():
+    from parmap import _worker
+
+    with parmap.ProcessBackend(1, start_method="fork") as backend:
+        for k in range(_worker.KEPT_FUNCTIONS + 3):
+            got = parmap.parallel_map(lambda x, k=k: x + k, [1], backend=backend, inline=False)
+            assert got == [1 + k]
+        # The first function was dropped on both sides; using it again sends it again.
+        first = parmap.parallel_map(lambda x, k=0: x + k, [5], backend=backend, inline=False)
+        assert first == [5]
+        (worker,) = backend.pool
+        assert len(worker.functions) == _worker.KEPT_FUNCTIONS
