@@ -21,6 +21,7 @@ import pathlib
 import re
 import sysconfig
 import time
+from typing import Any
 
 import parmap
 
@@ -71,19 +72,18 @@ def arguments(description: str) -> argparse.Namespace:
     return parser.parse_args()
 
 
+def count_words(files: list[str], **options: Any) -> collections.Counter[str]:
+    """Count the words of ``files`` with map_reduce; ``options`` go to it as they are."""
+    return parmap.map_reduce(
+        count_file, merge, files, initial=collections.Counter(), progress=True, **options
+    )
+
+
 def main() -> None:
     args = arguments(__doc__.splitlines()[0])
     files = files_under(args.directory)
     started = time.perf_counter()
-    counts = parmap.map_reduce(
-        count_file,
-        merge,
-        files,
-        initial=collections.Counter(),
-        workers=args.workers,
-        cache=args.cache,
-        progress=True,
-    )
+    counts = count_words(files, workers=args.workers, cache=args.cache)
     report(counts, len(files), time.perf_counter() - started, args.top)
 
 

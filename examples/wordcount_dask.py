@@ -16,13 +16,10 @@ Prints the same counts digest as ``python examples/wordcount.py`` on the same DI
 
 from __future__ import annotations
 
-import collections
 import time
 
 from distributed import Client, LocalCluster
-from wordcount import arguments, count_file, files_under, merge, report
-
-import parmap
+from wordcount import arguments, count_words, files_under, report
 
 
 def main() -> None:
@@ -39,15 +36,7 @@ def main() -> None:
         client.upload_file(wordcount.__file__)
         print(f"dashboard: {client.dashboard_link}")
         started = time.perf_counter()
-        counts = parmap.map_reduce(
-            count_file,
-            merge,
-            files,
-            initial=collections.Counter(),
-            backend=client,
-            cache=args.cache,
-            progress=True,
-        )
+        counts = count_words(files, backend=client, cache=args.cache)
         report(counts, len(files), time.perf_counter() - started, args.top)
 
 

@@ -12,6 +12,16 @@ import pytest
 SCRIPT = Path(__file__).parent / "scripts" / "main_functions.py"
 ROOT = Path(__file__).parents[2]
 
+
+def _python(*args: str) -> object:
+    """Run a fresh interpreter from the project root; its JSON output."""
+    done = subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=60, cwd=ROOT, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 EXPECTED = {
     "lambda": [x * 2 for x in range(10)],
     "closure": [5, 6, 7, 8],
@@ -32,16 +42,7 @@ EXPECTED = {
     ],
 )
 def test_main_script(backend: str, start_method: str) -> None:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), backend, start_method],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == EXPECTED
+    assert _python(str(SCRIPT), backend, start_method) == EXPECTED
 
 
 NOTEBOOK_LIKE = """
@@ -66,13 +67,4 @@ def test_code_without_a_file_like_a_notebook(start_method: str) -> None:
     # functions and classes must travel by value.
     options = {"workers": 2, "start_method": start_method, "inline": False}
     code = f"OPTIONS = {options!r}\n" + NOTEBOOK_LIKE
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"func": [2, 3], "global": [0, 4, 8]}
+    assert _python("-c", code) == {"func": [2, 3], "global": [0, 4, 8]}
