@@ -268,6 +268,7 @@ class ProcessBackend(Backend):
         self._ctx: Any = context
         self.pool: list[_Worker] = []
         self._runs = 0
+        self._spawned = False  # whether any worker was ever started
         #: Where large buffers travel out of band, or None (see parmap._buffers).
         self.shared = _buffers.shared_directory()
 
@@ -285,6 +286,7 @@ class ProcessBackend(Backend):
             self._ctx = multiprocessing.get_context(self.start_method)
         while len(self.pool) < self.workers:
             self.pool.append(_Worker(self._ctx))
+            self._spawned = True
         return self.pool
 
     def replace(self, worker: _Worker) -> None:
@@ -308,7 +310,7 @@ class ProcessBackend(Backend):
         for worker in pool:
             worker.process.join(max(0.0, deadline - time.monotonic()))
             worker.kill()
-        if self._runs:  # workers may have run: sweep what they left unread
+        if self._spawned:  # workers ran: sweep what they left unread
             _buffers.sweep(os.getpid())
 
     def __del__(self) -> None:
