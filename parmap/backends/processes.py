@@ -93,7 +93,7 @@ class ProcessSession(Session):
             spill=spill,
             explain=self._job.check,
         )
-        worker = min(self._backend.live_workers(), key=lambda w: len(w.tasks))
+        worker = self._backend.next_worker()
         try:
             if self._digest not in worker.functions:
                 worker.conn.send_bytes(_worker.MSG_FUNC + self._digest + self._payload)
@@ -280,14 +280,21 @@ class ProcessBackend(Backend):
         self._runs += 1
         return ProcessSession(self, job, portable=portable)
 
-    def live_workers(self) -> list[_Worker]:
-        """The worker processes, started on first use."""
-        if self._ctx is None:
-            self._ctx = multiprocessing.get_context(self.start_method)
-        while len(self.pool) < self.workers:
+    def next_worker(self) -> _Worker:
+        """The worker for the next task: an idle one, else a new one, else the least busy.
+
+        Workers start only as tasks need them: three items never start 32 processes.
+        """
+        idle = [worker for worker in self.pool if not worker.tasks]
+        if idle:
+            return idle[0]
+        if len(self.pool) < self.workers:
+            if self._ctx is None:
+                self._ctx = multiprocessing.get_context(self.start_method)
             self.pool.append(_Worker(self._ctx))
             self._spawned = True
-        return self.pool
+            return self.pool[-1]
+        return min(self.pool, key=lambda worker: len(worker.tasks))
 
     def replace(self, worker: _Worker) -> None:
         """Forget a dead or killed worker; a fresh one starts when next needed."""

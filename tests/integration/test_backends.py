@@ -262,3 +262,12 @@ def test_a_warm_worker_keeps_a_bounded_number_of_functions():
         assert first == [5]
         (worker,) = backend.pool
         assert len(worker.functions) == _worker.KEPT_FUNCTIONS
+
+
+def test_workers_start_only_as_tasks_need_them():
+    with parmap.ProcessBackend(8, start_method="fork") as backend:
+        got = parmap.parallel_map(
+            helpers.square, [1, 2], backend=backend, chunksize=1, inline=False
+        )
+        assert got == [1, 4]
+        assert 1 <= len(backend.pool) <= 2
