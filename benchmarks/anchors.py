@@ -1,8 +1,8 @@
-"""The anchor figures quoted in issue 7, and how this run compares with them.
+"""The anchor figures (reference measurements of today's pools), and how this run compares.
 
-The issue measured today's pools on a 2-core machine (whole call, pool start-up included,
+The reference run measured today's pools on a 2-core machine (whole call, pool start-up included,
 median of 5 fresh processes). Reproducing those figures shows the harness measures what the
-issue measured before parmap is compared against them.
+reference run measured before parmap is compared against them.
 """
 
 from __future__ import annotations
@@ -18,19 +18,19 @@ X = "\u00d7"
 
 @dataclass(frozen=True)
 class Anchor:
-    """One figure from the issue.
+    """One reference figure.
 
     Attributes:
         workload: Workload it belongs to.
         what: What the figure is.
-        issue: The value the issue gives.
+        reference: The reference value.
         unit: ``"ms"``, ``"x"`` (a ratio or speed-up) or ``"%"``.
         measure: Returns this run's value and a note (which contender), or ``None``.
     """
 
     workload: str
     what: str
-    issue: float
+    reference: float
     unit: str
     measure: Callable[[list[Row]], tuple[float, str] | None]
 
@@ -144,13 +144,13 @@ ANCHORS = [
 ]
 
 
-def agreement(issue: float, measured: float) -> str:
-    """Classify how far a measured figure is from the issue's.
+def agreement(reference: float, measured: float) -> str:
+    """Classify how far a measured figure is from the reference figure.
 
     Within ±30 % (the CPUs' own drift) it ``agrees``; within a factor of 2 it is ``close``;
     further off it ``differs``.
     """
-    factor = measured / issue
+    factor = measured / reference
     if 1 / 1.3 <= factor <= 1.3:
         return "agrees"
     if 0.5 <= factor <= 2:
@@ -159,21 +159,21 @@ def agreement(issue: float, measured: float) -> str:
 
 
 def compare(rows: list[Row]) -> list[dict[str, str]]:
-    """Return one line per anchor: the issue's figure, this run's, and the agreement."""
+    """Return one line per anchor: the reference figure, this run's, and the agreement."""
     lines = []
     for anchor in ANCHORS:
         got = anchor.measure(rows)
         line = {
             "workload": anchor.workload,
             "what": anchor.what,
-            "issue": _fmt(anchor.issue, anchor.unit),
+            "reference": _fmt(anchor.reference, anchor.unit),
             "measured": "-",
             "agreement": "not measured",
         }
         if got is not None:
             value, note = got
             line["measured"] = _fmt(value, anchor.unit) + (f" ({note})" if note else "")
-            line["agreement"] = agreement(anchor.issue, value)
+            line["agreement"] = agreement(anchor.reference, value)
         lines.append(line)
     return lines
 

@@ -115,7 +115,7 @@ def _sleep_10ms(x: int) -> int:
 
 
 def bench_end_to_end(root: pathlib.Path) -> None:
-    """The issue's targets: cached rerun of 64 x 20 ms, cold overhead on 10 ms items."""
+    """The targets: cached rerun of 64 x 20 ms, cold overhead on 10 ms items."""
     import statistics
 
     import parmap

@@ -79,7 +79,7 @@ def render(
         out.append(f"| {first} | {label} | " + " | ".join(_cells(row)) + " |")
     out += [
         "",
-        "## Targets (issue 7)",
+        "## Targets",
         "",
         "Judged from this run only; each compares parmap with contenders measured alongside it. "
         "The cache and check ratios are medians of per-repeat ratios of the two variants, "
@@ -93,21 +93,21 @@ def render(
         out.append(f"| {v.workload} | {v.target} | {v.measured} | {v.best_other} | {status} |")
     out += [
         "",
-        "## Anchors (issue 7's figures for today's pools)",
+        "## Anchors (reference figures for today's pools)",
         "",
-        "*agrees*: within ±30 % of the issue's figure (the CPUs' own drift); *close*: within "
+        "*agrees*: within ±30 % of the reference figure (the CPUs' own drift); *close*: within "
         "a factor of 2; *differs*: further off. Speed-ups are over a `map` timed in other "
         f"processes, so they carry the drift of both (above 2.0{X} on 2 workers means `map` "
         "met a slow moment); efficiencies do not. The big_args ratios to `map` depend on "
         "what the trivial function costs (here a full `sum`, about 1 ms per 8 MB array; the "
-        "issue does not say which it used); their ratios to `Pool.map` do not.",
+        "reference does not say which it used); their ratios to `Pool.map` do not.",
         "",
-        "| workload | figure | issue | this run | agreement |",
+        "| workload | figure | reference | this run | agreement |",
         "| --- | --- | ---: | ---: | --- |",
     ]
     for line in lines:
         out.append(
-            f"| {line['workload']} | {line['what']} | {line['issue']} | {line['measured']} "
+            f"| {line['workload']} | {line['what']} | {line['reference']} | {line['measured']} "
             f"| {line['agreement']} |"
         )
     return "\n".join(out) + "\n"

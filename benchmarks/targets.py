@@ -1,4 +1,4 @@
-"""The performance targets of issue 7, judged from one run's rows.
+"""The performance targets, judged from one run's rows.
 
 Each target compares parmap with a contender measured in the same run (or states an
 efficiency), so that the ±20-30 % drift of virtual CPUs between runs cancels out as far as
@@ -22,7 +22,7 @@ class Verdict:
 
     Attributes:
         workload: Workload name.
-        target: The target as the issue states it.
+        target: The target as stated.
         measured: parmap's figure, in the target's terms.
         best_other: The best other pool's figure in the same terms, for context.
         status: ``"met"``, ``"not met"`` or ``"no data"``.
@@ -76,7 +76,7 @@ def _vs_pool(row: Row) -> float | None:
 
 
 def judge(rows: list[Row]) -> list[Verdict]:
-    """Return one verdict per target, in the issue's order."""
+    """Return one verdict per target, in their stated order."""
     verdicts = []
     workloads = ("tiny", "medium", "skewed", "big_args", "big_results", "startup")
     parmap = {w: find(rows, w, "parmap") for w in workloads}
