@@ -171,6 +171,15 @@ CONTENDERS: dict[str, Contender] = {
             imports=("multiprocess.pool",),
         ),
         Contender("parmap", "parmap.parallel_map", "parmap", run_parmap, imports=_PARMAP),
+        # Every item in a worker: what the transport and scheduling cost on their own.
+        Contender(
+            "parmap_workers",
+            "parmap, inline=False",
+            "parmap",
+            run_parmap,
+            (("inline", False),),
+            _PARMAP,
+        ),
         # Variants for the parmap-only workloads.
         Contender("parmap_cold", "parmap, cache cold", "parmap", run_parmap, imports=_PARMAP),
         Contender("parmap_cached", "parmap, cached rerun", "parmap", run_parmap, imports=_PARMAP),
@@ -200,6 +209,7 @@ GENERAL = (
     "mpire",
     "multiprocess",
     "parmap",
+    "parmap_workers",
 )
 
 #: Contenders of each parmap-only workload, in the order they must run.
