@@ -72,7 +72,6 @@ class Scheduler:
     ) -> None:
         self._job, self._session, self._options = job, session, options
         self._input = Input(arguments, total, job.star, cache)
-        self._total = total
         self._cache = cache
         self._progress = progress
         self._sizer = ChunkSizer(workers, options.chunksize)
@@ -201,8 +200,9 @@ class Scheduler:
             # Too little measured yet to trust (the first calls cost more).
             self._batch = min(self._batch * 2, _INLINE_BATCH)
             return True
-        if self._total is not None:
-            if per_item * (self._input.remaining() or 0) > worth:
+        remaining = self._input.remaining()
+        if remaining is not None:
+            if per_item * remaining > worth:
                 return False  # workers will pay off: do not keep a core idle
             self._batch = max(self._batch, _INLINE_BATCH)
             return True

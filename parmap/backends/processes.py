@@ -60,9 +60,6 @@ class _Worker:
         self.functions: dict[bytes, None] = {}  # digests the worker keeps, oldest first
         self.seen: tuple[int, float] = (-1, 0.0)  # (items started, when first seen)
 
-    def alive(self) -> bool:
-        return bool(self.process.is_alive())
-
     def kill(self) -> None:
         if self.process.is_alive():
             self.process.kill()
