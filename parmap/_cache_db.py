@@ -20,6 +20,7 @@ DB_NAME = "entries.sqlite"
 SCHEMA_VERSION = "1"
 _BUSY_TIMEOUT = 60.0
 _CORRUPT_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
+_SQLITE_BUSY = 5  # also the low byte of its extended codes (BUSY_RECOVERY, …)
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -74,6 +75,21 @@ def write_transaction(db: sqlite3.Connection, /) -> Iterator[None]:
 
 
 def _open(path: pathlib.Path, durable: bool) -> sqlite3.Connection:
+    # Two runs creating one new database race for it: SQLite answers "database is
+    # locked" at once (without its busy handler) to the one that switches the new
+    # file to WAL while the other writes the schema. Wait as a busy handler would.
+    deadline = time.monotonic() + _BUSY_TIMEOUT
+    while True:
+        try:
+            return _open_once(path, durable)
+        except sqlite3.OperationalError as exc:
+            busy = (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == _SQLITE_BUSY
+            if not busy or time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
+
+
+def _open_once(path: pathlib.Path, durable: bool) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
     try:
         # Creating the file, switching it to WAL and writing the schema cost seven fsyncs at
