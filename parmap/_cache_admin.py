@@ -1,4 +1,8 @@
-"""Inspection and upkeep of a cache directory: info, verify, prune and clear, with their reports."""
+"""Inspection and upkeep of a cache directory: info, verify, prune and clear, with their reports.
+
+Everything shown comes from an untrusted file: text read from the database is printed with
+its non-printable characters escaped (``\\x1b``), so it can never drive the terminal.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,30 @@ import dataclasses
 import datetime
 import time
 
-from parmap._cache_record import BadRecordError, Signer, open_record
+from parmap._cache_db import set_aside
+from parmap._cache_files import CacheRefusedError, check_file
+from parmap._cache_record import Signer
 from parmap._cache_store import Store
 
-__all__ = ["CacheInfo", "FunctionInfo", "PruneResult", "VerifyResult", "clear", "info", "prune"]
+__all__ = [
+    "CacheInfo",
+    "FunctionInfo",
+    "PruneResult",
+    "VerifyResult",
+    "clear",
+    "clear_aside",
+    "info",
+    "printable",
+    "prune",
+]
+
+
+def printable(text: str, /) -> str:
+    """``text`` with every non-printable character written as its escape (``\\x1b``)."""
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,7 +43,7 @@ class FunctionInfo:
     name: str
     entries: int
     bytes: int
-    last_used: float
+    last_used: float | None
     python: str
     library: str
 
@@ -38,17 +62,17 @@ class CacheInfo:
 
     def __str__(self) -> str:
         lines = [
-            f"cache: {self.path}",
+            f"cache: {printable(self.path)}",
             f"entries: {self.entries:,}  ({_size(self.bytes)} of results, "
             f"{_size(self.file_bytes)} on disk)",
             f"last use: {_when(self.last_used)}",
-            f"created: {_when(float(self.meta['created'])) if 'created' in self.meta else '?'}"
-            f"  by {self.meta.get('created_by', '?')}",
+            f"created: {_when(_number(self.meta.get('created')))}"
+            f"  by {printable(self.meta.get('created_by', '?'))}",
             f"functions: {len(self.functions)}",
         ]
         lines += [
-            f"  {fn.name}: {fn.entries:,} entries, {_size(fn.bytes)}, "
-            f"last use {_when(fn.last_used)} (python {fn.python})"
+            f"  {printable(fn.name)}: {fn.entries:,} entries, {_size(fn.bytes)}, "
+            f"last use {_when(fn.last_used)} (python {printable(fn.python)})"
             for fn in self.functions
         ]
         return "\n".join(lines)
@@ -69,11 +93,14 @@ class VerifyResult:
         return not self.bad
 
     def __str__(self) -> str:
-        head = f"checked {self.checked:,} entries in {self.path}: "
+        head = f"checked {self.checked:,} entries in {printable(self.path)}: "
         if self.ok:
             return head + "all verified"
         lines = [head + f"{len(self.bad)} bad"]
-        lines += [f"  entry {key} ({name}): {reason}" for key, name, reason in self.bad]
+        lines += [
+            f"  entry {printable(key)} ({printable(name)}): {printable(reason)}"
+            for key, name, reason in self.bad
+        ]
         if self.removed:
             lines.append(f"removed {self.removed} bad entries")
         return "\n".join(lines)
@@ -81,14 +108,22 @@ class VerifyResult:
 
 @dataclasses.dataclass(frozen=True)
 class PruneResult:
-    """What ``prune`` or ``clear`` removed."""
+    """What ``prune`` or ``clear`` removed; ``moved_to`` names a database moved aside."""
 
     path: str
     entries: int
     bytes: int
+    moved_to: str | None = None
+    reason: str = ""
 
     def __str__(self) -> str:
-        return f"removed {self.entries:,} entries ({_size(self.bytes)}) from {self.path}"
+        if self.moved_to is not None:
+            return (
+                f"{printable(self.path)} could not be read: {printable(self.reason)}\n"
+                f"moved it to {printable(self.moved_to)}; the cache is now empty (delete that "
+                "file once you no longer need it)"
+            )
+        return f"removed {self.entries:,} entries ({_size(self.bytes)}) from {printable(self.path)}"
 
 
 def _size(count: int) -> str:
@@ -100,10 +135,20 @@ def _size(count: int) -> str:
     return f"{count} B"
 
 
+def _number(text: str | None) -> float | None:
+    try:
+        return None if text is None else float(text)
+    except ValueError:
+        return None
+
+
 def _when(stamp: float | None) -> str:
     if stamp is None:
-        return "never"
-    moment = datetime.datetime.fromtimestamp(stamp).astimezone()
+        return "?"
+    try:
+        moment = datetime.datetime.fromtimestamp(stamp).astimezone()
+    except (OverflowError, OSError, ValueError):
+        return "?"
     return moment.isoformat(sep=" ", timespec="seconds")
 
 
@@ -119,30 +164,29 @@ def _file_bytes(store: Store) -> int:
 def info(store: Store, /) -> CacheInfo:
     """Summarise the cache: totals, per-function counts, last use."""
     functions = tuple(
-        FunctionInfo(name, count, size, used, python, library)
-        for _scope, name, python, library, count, size, used in store.functions()
+        FunctionInfo(row.name, row.entries, row.bytes, row.last_used, row.python, row.library)
+        for row in store.functions()
     )
     entries, size = store.totals()
-    last = max((fn.last_used for fn in functions), default=None)
+    last = max((fn.last_used for fn in functions if fn.last_used is not None), default=None)
     return CacheInfo(
         str(store.path), entries, size, _file_bytes(store), last, functions, store.meta()
     )
 
 
 def verify(store: Store, signer: Signer, remove_bad: bool, /) -> VerifyResult:
-    """Check every entry's tag and that it loads; optionally delete the bad ones."""
-    names = {row[0]: row[1] for row in store.functions()}
+    """Check every entry's columns, tag and that it loads; optionally delete the bad ones."""
+    names = {row.scope: row.name for row in store.functions()}
     checked = 0
     bad: list[tuple[str, str, str]] = []
-    bad_keys: list[bytes] = []
-    for key, scope, record in store.scan():
+    bad_rows: list[int] = []
+    for row in store.scan(signer):
         checked += 1
-        try:
-            open_record(signer, key, record)
-        except BadRecordError as exc:
-            bad.append((key.hex(), names.get(scope, "?"), exc.reason))
-            bad_keys.append(key)
-    removed = store.delete(bad_keys) if remove_bad and bad_keys else 0
+        if row.reason is not None:
+            name = names.get(row.scope, "?") if isinstance(row.scope, bytes) else "?"
+            bad.append((row.key, name, row.reason))
+            bad_rows.append(row.rowid)
+    removed = store.delete_rows(bad_rows) if remove_bad and bad_rows else 0
     return VerifyResult(str(store.path), checked, tuple(bad), removed)
 
 
@@ -167,15 +211,16 @@ def prune(
     if older_than is not None or function is not None:
         before = time.time() - older_than if older_than is not None else None
         names = [function] if function is not None else []
-        if function is not None and function not in {row[1] for row in store.functions()}:
-            known = sorted({row[1] for row in store.functions()})
-            msg = f"no function named {function!r} in the cache; it holds: {', '.join(known)}"
+        known = sorted({row.name for row in store.functions()})
+        if function is not None and function not in known:
+            shown = ", ".join(printable(name) for name in known)
+            msg = f"no function named {function!r} in the cache; it holds: {shown}"
             raise LookupError(msg)
         store.remove(before=before, names=names)
     if max_bytes is not None:
         excess = store.totals()[1] - max_bytes
         if excess > 0:
-            store.delete(store.oldest(excess))
+            store.delete_rows(store.oldest(excess))
     store.forget_unused_functions()
     entries_after, bytes_after = store.totals()
     if entries_after < entries_before:
@@ -190,3 +235,11 @@ def clear(store: Store, /) -> PruneResult:
     store.forget_unused_functions()
     store.compact()
     return PruneResult(str(store.path), entries, size)
+
+
+def clear_aside(refused: CacheRefusedError, /) -> PruneResult:
+    """Clear a database that cannot be read (damaged, emptied) by moving it aside."""
+    found = check_file(refused.path)
+    aside = None if found is None else set_aside(refused.path, found, label=refused.kind)
+    moved_to = "(already moved by another process)" if aside is None else aside.name
+    return PruneResult(str(refused.path), 0, 0, moved_to=moved_to, reason=refused.reason)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import pickle
 import sqlite3
@@ -11,14 +12,17 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from parmap._cache_record import (
-    PROTOCOL,
-    BadRecordError,
-    Signer,
-    dump_result,
-    make_record,
-    open_record,
+from parmap._cache_db import (
+    BUSY_TIMEOUT,
+    RUN_SECONDS,
+    SQLITE_BUSY,
+    SQLITE_FULL,
+    SQLITE_INTERRUPT,
+    SQLITE_READONLY,
+    error_code,
 )
+from parmap._cache_files import CacheRefusedError
+from parmap._cache_record import PROTOCOL, Signer, dump_result, make_record
 from parmap._cache_store import TOUCH_GRANULARITY, Store
 from parmap._canonical import encode
 from parmap._version import __version__
@@ -37,6 +41,23 @@ def _warn(message: str) -> None:
     warnings.warn(message, CacheWarning, stacklevel=3)
 
 
+def _cause(exc: BaseException, directory: object) -> str:
+    """What a failed read or write most likely means, and what to do, from its error code."""
+    code = error_code(exc)
+    number = getattr(exc, "errno", None)
+    if code == SQLITE_FULL or number == errno.ENOSPC:
+        return "the disk is full: free some space"
+    if code == SQLITE_READONLY or number in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "the directory or the database is read-only for this process"
+    if code == SQLITE_INTERRUPT:
+        return f"a statement ran past its deadline of {RUN_SECONDS:g} s and was stopped"
+    return f"run `parmap cache verify {directory}` to check the cache"
+
+
+def _described(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, CacheRefusedError) else f"{type(exc).__name__}: {exc}"
+
+
 class BoundCache:
     """One run's view of a cache: keys for its function and constant arguments.
 
@@ -52,6 +73,8 @@ class BoundCache:
         self._registered = False
         self._disabled = disabled
         self._warned_key = False
+        self._warned_busy = False
+        self._warned_read_only = False
 
     @property
     def name(self) -> str:
@@ -84,11 +107,16 @@ class BoundCache:
             return self._cache._session()
         except (OSError, sqlite3.Error, ValueError) as exc:
             self._disabled = True
+            hint = (
+                ""
+                if isinstance(exc, CacheRefusedError)
+                else "; check the directory and the secret "
+                "(PARMAP_CACHE_SECRET or ~/.config/parmap/secret)"
+            )
             _warn(
                 f"the cache in {self._cache.directory} cannot be used for {self._name}: "
-                f"{type(exc).__name__}: {exc}\n  while {doing}\n"
-                "  the run goes on without the cache; check the directory and the secret "
-                "(PARMAP_CACHE_SECRET or ~/.config/parmap/secret)"
+                f"{_described(exc)}\n  while {doing}\n"
+                f"  the run goes on without the cache{hint}"
             )
             return None
 
@@ -99,22 +127,20 @@ class BoundCache:
             return {}
         store, signer = session
         try:
-            records = store.get(keys)
-        except sqlite3.Error as exc:
-            _warn(f"reading the cache {store.path} failed: {exc}; those items are recomputed")
+            found = store.get(keys, signer)
+        except (sqlite3.Error, OSError) as exc:
+            _warn(
+                f"reading the cache {store.path} failed: {_described(exc)}\n  those items are "
+                f"recomputed; {_cause(exc, self._cache.directory)}"
+            )
             return {}
-        hits: dict[bytes, Any] = {}
-        bad: list[str] = []
         now = time.time()
-        stale: list[bytes] = []  # hits whose last-use time is worth rewriting
-        for key, (record, used) in records.items():
-            try:
-                hits[key] = open_record(signer, key, record)
-            except BadRecordError as exc:
-                bad.append(f"entry {key.hex()[:16]}: {exc.reason}")
-                continue
-            if used < now - TOUCH_GRANULARITY:
-                stale.append(key)
+        hits = {key: value for key, (value, _used) in found.hits.items()}
+        # Hits whose last-use time is worth rewriting.
+        stale = [
+            key for key, (_value, used) in found.hits.items() if used < now - TOUCH_GRANULARITY
+        ]
+        bad = [f"entry {key.hex()[:16]}: {reason}" for key, reason in found.bad.items()]
         if bad:
             shown = "\n".join(f"  {line}" for line in bad[:_SHOWN_BAD])
             more = f"\n  ... and {len(bad) - _SHOWN_BAD} more" if len(bad) > _SHOWN_BAD else ""
@@ -124,9 +150,9 @@ class BoundCache:
                 f"{shown}{more}\n  run `parmap cache verify {self._cache.directory}` to check "
                 "the whole cache"
             )
-        if stale:
+        if stale and not store.read_only and not store.contended:
             # Last-use times only steer pruning: a busy or read-only cache may skip them.
-            with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(sqlite3.Error, OSError):
                 store.touch(stale, now=now)
         return hits
 
@@ -139,6 +165,15 @@ class BoundCache:
         if session is None:
             return
         store, signer = session
+        if store.read_only:
+            if not self._warned_read_only:
+                self._warned_read_only = True
+                _warn(
+                    f"the cache {store.path} is read-only for this process: hits are served, "
+                    f"but no result of {self._name} is stored in this run; make "
+                    f"{self._cache.directory} writable to store them"
+                )
+            return
         rows = []
         for key, value in entries:
             try:
@@ -159,13 +194,28 @@ class BoundCache:
             limit = self._cache._max_bytes
             total = store.totals()[1] if limit is not None else 0
             if limit is not None and total > limit:
-                store.delete(store.oldest(total - limit * 9 // 10))
+                store.delete_rows(store.oldest(total - limit * 9 // 10))
         except (sqlite3.Error, OSError) as exc:
+            if error_code(exc) == SQLITE_BUSY:
+                self._locked_out(store)
+                return
             _warn(
                 f"storing {len(rows)} result(s) of {self._name} in {store.path} failed: "
-                f"{type(exc).__name__}: {exc}\n  the run goes on; those items will be "
-                "recomputed next time (is the disk full or the directory read-only?)"
+                f"{_described(exc)}\n  the run goes on; those items will be recomputed next "
+                f"time; {_cause(exc, self._cache.directory)}"
             )
+
+    def _locked_out(self, store: Store) -> None:
+        """Another process holds the write lock: say so once; the store no longer waits."""
+        if self._warned_busy:
+            return
+        self._warned_busy = True
+        _warn(
+            f"the cache {store.path} is locked by another process: {self._name} waited "
+            f"{BUSY_TIMEOUT:g} s to store results and gave up\n  for the rest of this run a "
+            "result is stored only when the lock is free at once; the others are recomputed "
+            "next time"
+        )
 
     def close(self) -> None:
         """End this run's use of the cache (closes the connection; reopened on next use)."""

@@ -1,169 +1,248 @@
-"""Opening a cache database: connection settings, schema, and moving a damaged file aside."""
+"""Opening a cache database as untrusted input: checks before any query, guarded connections.
+
+Before a query touches the database, the file and its companions are checked (regular files,
+no links: :mod:`parmap._cache_files`) and ``sqlite_master`` is compared with parmap's own DDL
+(:mod:`parmap._cache_schema`). Every connection runs with ``trusted_schema=OFF`` and a
+:class:`Deadline` (a progress handler that stops any statement running past it), and waits at
+most :data:`BUSY_TIMEOUT` for another process's lock.
+
+What a run does with a database it cannot use: one that is damaged (``SQLITE_CORRUPT``, not a
+database), not parmap's (another schema) or emptied (0 bytes, which parmap never leaves: see
+:mod:`parmap._cache_schema`) is moved aside with a :class:`~parmap.errors.CacheWarning` and a
+new one takes its place. A link or special file, or a parmap cache of another schema version,
+is left alone and the run goes on without the cache. In a directory this process cannot write,
+the database is opened read-only (``immutable`` when SQLite cannot even share its lock index
+there): hits are served, nothing is stored.
+
+The admin commands (``info``, ``verify``, ``prune``, ``clear``) never move, create or convert
+anything except on ``clear``: they raise :class:`~parmap._cache_files.CacheRefusedError`, and
+check the schema through a read-only connection before any read-write one exists.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
+import dataclasses
 import os
 import pathlib
 import sqlite3
-import sys
 import time
+import urllib.parse
 import warnings
-from collections.abc import Iterator
+from typing import Literal
 
-from parmap.errors import CacheWarning
+from parmap._cache_files import (
+    CacheRefusedError,
+    check_files,
+    directory_lock,
+    make_private_directory,
+    move_aside,
+    same_file,
+    writable,
+)
+from parmap._cache_schema import create_database, schema_problem
+from parmap.errors import CacheWarning, caller_stacklevel
 
-__all__ = ["DB_NAME", "SCHEMA_VERSION", "open_database", "write_transaction"]
+__all__ = [
+    "BUSY_TIMEOUT",
+    "DB_NAME",
+    "Deadline",
+    "Mode",
+    "Opened",
+    "error_code",
+    "is_corrupt",
+    "open_database",
+    "set_aside",
+    "warn_aside",
+]
 
 DB_NAME = "entries.sqlite"
-SCHEMA_VERSION = "1"
-_BUSY_TIMEOUT = 60.0
-_CORRUPT_CODES = frozenset({11, 26})  # SQLITE_CORRUPT, SQLITE_NOTADB
-_SQLITE_BUSY = 5  # also the low byte of its extended codes (BUSY_RECOVERY, …)
+BUSY_TIMEOUT = 5.0  # seconds a run waits for another process's lock, once (see _cache_store)
+RUN_SECONDS = 60.0  # deadline of one cache operation in a run
+ADMIN_SECONDS = 600.0  # deadline of one operation of info / verify / prune / clear
+_PROGRESS_STEPS = 5000  # virtual machine steps between two looks at the clock
+_ATTEMPTS = 4  # a database replaced under us is looked at again, a few times
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS functions (scope BLOB PRIMARY KEY, name TEXT NOT NULL, "
-    "python TEXT NOT NULL, library TEXT NOT NULL, first_used REAL NOT NULL, "
-    "last_used REAL NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS entries (key BLOB PRIMARY KEY, scope BLOB NOT NULL, "
-    "size INTEGER NOT NULL, created REAL NOT NULL, used REAL NOT NULL, record BLOB NOT NULL)",
-    # No index on `used` or `scope`: each index costs a page write per store() call, while the
-    # queries that would use them (pruning, info) are rare and scan the table instead.
-    "CREATE TABLE IF NOT EXISTS totals (id INTEGER PRIMARY KEY CHECK (id = 0), "
-    "entries INTEGER NOT NULL, bytes INTEGER NOT NULL)",
-    "INSERT OR IGNORE INTO totals VALUES (0, 0, 0)",
-    # Triggers keep the totals exact under concurrent runs, so a size check costs one row read.
-    "CREATE TRIGGER IF NOT EXISTS entries_added AFTER INSERT ON entries BEGIN "
-    "UPDATE totals SET entries = entries + 1, bytes = bytes + NEW.size WHERE id = 0; END",
-    "CREATE TRIGGER IF NOT EXISTS entries_removed AFTER DELETE ON entries BEGIN "
-    "UPDATE totals SET entries = entries - 1, bytes = bytes - OLD.size WHERE id = 0; END",
-    "CREATE TRIGGER IF NOT EXISTS entries_resized AFTER UPDATE OF size ON entries BEGIN "
-    "UPDATE totals SET bytes = bytes + NEW.size - OLD.size WHERE id = 0; END",
-)
+SQLITE_BUSY, SQLITE_READONLY, SQLITE_INTERRUPT, SQLITE_CORRUPT = 5, 8, 9, 11
+SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 13, 14, 26
+_CORRUPT_CODES = frozenset({SQLITE_CORRUPT, SQLITE_NOTADB})
+
+Mode = Literal["run", "read", "write"]
 
 
-def open_database(path: pathlib.Path, /, *, durable: bool, repair: bool) -> sqlite3.Connection:
-    """Connect to the cache database at ``path``, creating its schema if it is new.
+def error_code(exc: BaseException, /) -> int:
+    """The primary SQLite result code of an exception (0 when it carries none)."""
+    return int(getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
 
-    With ``repair``, a file that is not a readable SQLite database is moved aside (with a
-    :class:`~parmap.errors.CacheWarning`) and a new database takes its place.
+
+def is_corrupt(exc: BaseException, /) -> bool:
+    """True for "database disk image is malformed" and "file is not a database"."""
+    return error_code(exc) in _CORRUPT_CODES
+
+
+class Deadline:
+    """A progress handler that makes SQLite stop a statement once ``arm()`` + ``seconds`` pass."""
+
+    __slots__ = ("seconds", "until")
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.until = time.monotonic() + seconds
+
+    def arm(self) -> None:
+        """Start the clock for the next operation."""
+        self.until = time.monotonic() + self.seconds
+
+    def __call__(self) -> int:
+        return 1 if time.monotonic() > self.until else 0
+
+
+@dataclasses.dataclass
+class Opened:
+    """A checked connection and what was checked."""
+
+    db: sqlite3.Connection
+    deadline: Deadline
+    read_only: bool
+    identity: os.stat_result  # the database file found before opening it
+    cookie: int  # the schema version counter when the schema was checked
+
+
+def open_database(path: pathlib.Path, /, *, durable: bool, mode: Mode) -> Opened:
+    """Open the cache database at ``path`` for a run (``"run"``) or an admin command.
+
+    A run creates the directory and the database when missing and replaces one it cannot use
+    (see the module docstring); the admin modes need an existing parmap cache.
 
     Raises:
-        sqlite3.Error: the database cannot be opened, or has another schema version.
+        FileNotFoundError: an admin mode and no database at ``path``.
+        CacheRefusedError: a file parmap must not use; the message says what to do.
+        OSError, sqlite3.Error: the directory or database cannot be read or written.
     """
-    try:
-        return _open(path, durable)
-    except sqlite3.DatabaseError as exc:
-        if not repair or getattr(exc, "sqlite_errorcode", None) not in _CORRUPT_CODES:
-            raise
-    _quarantine(path, durable)
-    return _open(path, durable)
-
-
-@contextlib.contextmanager
-def write_transaction(db: sqlite3.Connection, /) -> Iterator[None]:
-    """Run the block as one write transaction, taking the write lock at once."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
-def _open(path: pathlib.Path, durable: bool) -> sqlite3.Connection:
-    # Two runs creating one new database race for it: SQLite answers "database is
-    # locked" at once (without its busy handler) to the one that switches the new
-    # file to WAL while the other writes the schema. Wait as a busy handler would.
-    deadline = time.monotonic() + _BUSY_TIMEOUT
-    while True:
+    if mode == "run":
+        make_private_directory(path.parent)
+    for _attempt in range(_ATTEMPTS):
+        found = check_files(path)
+        if found is None:
+            if mode != "run":
+                msg = f"no parmap cache in {path.parent} (no {DB_NAME} there)"
+                raise FileNotFoundError(msg)
+            create_database(path, timeout=BUSY_TIMEOUT)
+            continue
         try:
-            return _open_once(path, durable)
-        except sqlite3.OperationalError as exc:
-            busy = (getattr(exc, "sqlite_errorcode", 0) & 0xFF) == _SQLITE_BUSY
-            if not busy or time.monotonic() > deadline:
-                raise
-        time.sleep(0.01)
-
-
-def _open_once(path: pathlib.Path, durable: bool) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=_BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
-    try:
-        # Creating the file, switching it to WAL and writing the schema cost seven fsyncs at
-        # the usual settings (30 ms on a busy disk) and hold nothing worth protecting from a
-        # power cut: a file left damaged by one is moved aside and made again. So no syncs
-        # until the schema exists; a kill at any point still leaves a consistent file.
-        db.execute("PRAGMA synchronous=OFF")
-        db.execute("PRAGMA journal_mode=WAL")
-        if _schema(db) is None:
-            with write_transaction(db):
-                for statement in _SCHEMA:
-                    db.execute(statement)
-                if _schema(db) is None:
-                    _write_meta(db)
-        db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        found = _schema(db)
-        if found != SCHEMA_VERSION:
-            msg = f"{path} has cache schema {found}; this parmap reads {SCHEMA_VERSION}"
-            raise sqlite3.DatabaseError(msg)
-    except BaseException:
-        db.close()
-        raise
-    return db
-
-
-def _schema(db: sqlite3.Connection) -> str | None:
-    try:
-        row = db.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
-    except sqlite3.OperationalError:  # no meta table yet: a new database
-        return None
-    return None if row is None else str(row[0])
-
-
-def _quarantine(path: pathlib.Path, durable: bool) -> None:
-    """Move a damaged database aside (with its log) so that a fresh one takes its place.
-
-    Under an exclusive lock on a lock file, and only if the file is still damaged when the
-    lock is held: two runs that find it damaged at once must not move aside the fresh
-    database the first one already made.
-    """
-    lock_path = path.with_name(path.name + ".lock")
-    with open(lock_path, "a+b") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            _open(path, durable).close()
-        except sqlite3.DatabaseError as exc:
-            if getattr(exc, "sqlite_errorcode", None) not in _CORRUPT_CODES:
-                raise
-        else:
-            return  # another run already replaced it
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        aside = path.with_name(f"{path.name}.damaged-{stamp}-{os.getpid()}")
-        os.replace(path, aside)
-        for suffix in ("-wal", "-shm"):
-            with contextlib.suppress(FileNotFoundError):
-                os.replace(
-                    path.with_name(path.name + suffix),
-                    aside.with_name(aside.name + suffix),
+            if found.st_size == 0:
+                raise _refusal(
+                    path, "emptied", "it is empty (0 bytes): it was emptied outside parmap"
                 )
+            opened = _connect(path, found, mode, durable)
+        except CacheRefusedError as exc:
+            if mode != "run" or exc.kind not in ("damaged", "foreign", "emptied"):
+                raise
+            if not writable(path.parent, path):
+                raise
+            warn_aside(path, set_aside(path, found, label=exc.kind), exc.reason)
+            continue
+        if opened is not None:
+            return opened
+    msg = f"{path} was replaced {_ATTEMPTS} times while parmap opened it; try again"
+    raise OSError(msg)
+
+
+def set_aside(path: pathlib.Path, found: os.stat_result, /, *, label: str) -> pathlib.Path | None:
+    """Move the database described by ``found`` aside; ``None`` if it was already replaced.
+
+    Under the directory lock, and only if ``path`` is still that file: two runs that find it
+    bad at once must not move aside the fresh database the first one already made.
+    """
+    with directory_lock(path.parent, timeout=BUSY_TIMEOUT):
+        if not same_file(path, found):
+            return None
+        return move_aside(path, label=label)
+
+
+def warn_aside(path: pathlib.Path, aside: pathlib.Path | None, reason: str, /) -> None:
+    """Tell the user a database was moved aside (nothing when another run had done it)."""
+    if aside is None:
+        return
     warnings.warn(
-        f"the cache database {path} is damaged (not a readable SQLite file); it was "
-        f"moved to {aside.name} and a new one started: its results will be recomputed",
+        f"the cache database {path} cannot be used: {reason}\n  it was moved to "
+        f"{aside.name} and a new one started: its results will be recomputed",
         CacheWarning,
-        stacklevel=5,
+        stacklevel=caller_stacklevel(),
     )
 
 
-def _write_meta(db: sqlite3.Connection) -> None:
-    from parmap._version import __version__
+def _refusal(path: pathlib.Path, kind: str, reason: str) -> CacheRefusedError:
+    advice = {
+        "foreign": "parmap changed nothing in it; point DIR at a directory that `cache=` wrote",
+        "version": "use the parmap version that wrote it, or another directory",
+        "damaged": f"parmap changed nothing; `parmap cache clear {path.parent}` moves it aside",
+        "emptied": f"parmap changed nothing; `parmap cache clear {path.parent}` moves it aside",
+    }[kind]
+    label = "is not a parmap cache" if kind in ("foreign", "version") else "cannot be used"
+    return CacheRefusedError(
+        f"{path} {label}: {reason}; {advice}", kind=kind, path=path, reason=reason
+    )
 
-    rows = {
-        "schema": SCHEMA_VERSION,
-        "created": repr(time.time()),
-        "created_by": f"parmap {__version__}, python {sys.version.split()[0]}, "
-        f"sqlite {sqlite3.sqlite_version}",
-    }
-    db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", rows.items())
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+def _uri(path: pathlib.Path, access: str) -> str:
+    return f"file:{urllib.parse.quote(str(path))}?{access}"
+
+
+def _connect(path: pathlib.Path, found: os.stat_result, mode: Mode, durable: bool) -> Opened | None:
+    """Connect and check the schema; ``None`` if ``path`` was swapped meanwhile."""
+    read_only = mode == "read" or (mode == "run" and not writable(path.parent, path))
+    seconds = RUN_SECONDS if mode == "run" else ADMIN_SECONDS
+    # An admin command that writes still looks through a read-only connection first, so a
+    # database that is not parmap's is never opened for writing at all.
+    opened = _checked(path, found, read_only or mode == "write", seconds)
+    if opened is None or read_only:
+        return opened
+    if mode == "write":
+        opened.db.close()
+        opened = _checked(path, found, False, seconds)
+        if opened is None:
+            return None
+    synchronous = "FULL" if durable else "NORMAL"
+    opened.db.execute(f"PRAGMA synchronous={synchronous}")
+    return opened
+
+
+def _checked(
+    path: pathlib.Path, found: os.stat_result, read_only: bool, seconds: float
+) -> Opened | None:
+    for access in ("mode=ro", "mode=ro&immutable=1") if read_only else ("mode=rw",):
+        db = sqlite3.connect(
+            _uri(path, access),
+            uri=True,
+            timeout=BUSY_TIMEOUT,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        # Text columns may hold any bytes: decode what is not UTF-8 rather than fail on it.
+        db.text_factory = _decode
+        deadline = Deadline(seconds)
+        db.set_progress_handler(deadline, _PROGRESS_STEPS)
+        try:
+            db.execute("PRAGMA trusted_schema=OFF")
+            problem = schema_problem(db)
+            cookie = int(db.execute("PRAGMA schema_version").fetchone()[0])
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            if is_corrupt(exc):
+                raise _refusal(path, "damaged", f"it is damaged ({exc})") from exc
+            if read_only and error_code(exc) in (SQLITE_READONLY, SQLITE_CANTOPEN):
+                continue  # a read-only directory: SQLite cannot share its lock index there
+            raise
+        if not same_file(path, found):
+            db.close()
+            return None
+        if problem is not None:
+            db.close()
+            raise _refusal(path, *problem)
+        return Opened(db, deadline, read_only, found, cookie)
+    msg = f"{path} cannot be opened read-only"
+    raise OSError(msg)

@@ -22,13 +22,16 @@ import hmac
 import pickle
 import struct
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
     "CODECS",
     "FORMAT_VERSION",
+    "HEAD_SIZE",
     "BadRecordError",
     "Signer",
+    "check_chunks",
     "choose_codec",
     "make_record",
     "open_record",
@@ -40,6 +43,7 @@ DOMAIN = b"parmap-cache-entry\0"
 PROTOCOL = 5
 _HEADER = struct.Struct(">4sHBB")
 _TAG_SIZE = 32
+HEAD_SIZE = _HEADER.size + _TAG_SIZE  # header and tag: what comes before the payload
 CODECS = {"raw": 0, "zlib": 1, "zstd": 2}
 _ZLIB_LEVEL = 6
 _ZSTD_LEVEL = 3
@@ -140,10 +144,15 @@ class Signer:
 
     def tag(self, key: bytes, header: bytes, payload: bytes, /) -> bytes:
         """Return the tag of one record (key and header are fixed-size, so no separators)."""
+        return self.tag_chunks(key, header, (payload,))
+
+    def tag_chunks(self, key: bytes, header: bytes, chunks: Iterable[bytes], /) -> bytes:
+        """Return the tag of a record whose payload comes in pieces."""
         inner = self._inner.copy()
         inner.update(key)
         inner.update(header)
-        inner.update(payload)
+        for chunk in chunks:
+            inner.update(chunk)
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.digest()
@@ -170,21 +179,42 @@ def check_record(signer: Signer, key: bytes, record: bytes, /) -> tuple[int, byt
     Raises:
         BadRecordError: the record is short, foreign, of another format, or fails its tag.
     """
-    if len(record) < _HEADER.size + _TAG_SIZE:
+    codec_id = _check_head(record)
+    payload = record[HEAD_SIZE:]
+    if not hmac.compare_digest(
+        record[_HEADER.size : HEAD_SIZE], signer.tag(key, record[: _HEADER.size], payload)
+    ):
+        raise BadRecordError(_FORGED)
+    return codec_id, payload
+
+
+_FORGED = "authentication failed (tampered, truncated, moved, or written with another secret)"
+
+
+def _check_head(record: bytes) -> int:
+    if len(record) < HEAD_SIZE:
         raise BadRecordError(f"truncated ({len(record)} bytes)")
-    header = record[: _HEADER.size]
-    magic, version, codec_id, _protocol = _HEADER.unpack(header)
+    magic, version, codec_id, _protocol = _HEADER.unpack(record[: _HEADER.size])
     if magic != MAGIC:
         raise BadRecordError("not a parmap cache record (bad magic)")
     if version != FORMAT_VERSION:
         raise BadRecordError(f"format {version}, this parmap reads format {FORMAT_VERSION}")
-    tag = record[_HEADER.size : _HEADER.size + _TAG_SIZE]
-    payload = record[_HEADER.size + _TAG_SIZE :]
-    if not hmac.compare_digest(tag, signer.tag(key, header, payload)):
-        raise BadRecordError(
-            "authentication failed (tampered, truncated, moved, or written with another secret)"
-        )
-    return codec_id, payload
+    return int(codec_id)
+
+
+def check_chunks(signer: Signer, key: bytes, head: bytes, chunks: Iterable[bytes], /) -> None:
+    """Verify a record read in pieces (its first :data:`HEAD_SIZE` bytes, then the payload).
+
+    Lets a large record be authenticated before it is loaded whole: a forged one costs one
+    chunk of memory, not its size.
+
+    Raises:
+        BadRecordError: as :func:`check_record`.
+    """
+    _check_head(head)
+    tag = signer.tag_chunks(key, head[: _HEADER.size], chunks)
+    if not hmac.compare_digest(head[_HEADER.size : HEAD_SIZE], tag):
+        raise BadRecordError(_FORGED)
 
 
 def open_record(signer: Signer, key: bytes, record: bytes, /) -> Any:

@@ -8,14 +8,20 @@ Why SQLite in WAL mode rather than one file per entry or our own segment files:
   new pages to the write-ahead log and a transaction exists only once its commit frame (with its
   checksum) is in the log; a process killed mid-write leaves a torn tail that the next opener
   discards. This is the "write under a temp name, then rename" guarantee, provided per
-  transaction, and it holds for SIGKILL at any instant whatever the ``durable`` setting. There
-  are no temp files of ours to read by mistake or to sweep; SQLite's own journal is the only
-  leftover and it is recovered, never served.
+  transaction, and it holds for SIGKILL at any instant whatever the ``durable`` setting.
 * **Concurrency.** Runs on one directory (threads or processes) take the write lock in turn
-  (``BEGIN IMMEDIATE`` with a busy timeout); readers never block writers in WAL mode.
+  (``BEGIN IMMEDIATE``); readers never block writers in WAL mode. A lock held by someone else
+  costs one wait of :data:`~parmap._cache_db.BUSY_TIMEOUT` per store: after it times out,
+  the store stops waiting (``busy_timeout=0``) and :attr:`Store.contended` turns on, so that
+  later writes try once and give up at once while the lock is still taken.
 * **Durability is a setting.** ``synchronous=NORMAL`` (default) fsyncs at checkpoints only: an
   application crash loses nothing committed, a power cut may lose the last transactions but
   never corrupts. ``durable=True`` uses ``synchronous=FULL``: the log is fsynced at every commit.
+
+The database is untrusted (:mod:`parmap._cache_db`): each operation runs under a deadline,
+re-checks the schema if its version counter moved, and reads through
+:mod:`parmap._cache_rows`, which type-checks every column. A run that meets ``SQLITE_CORRUPT``
+moves the database aside and goes on with a new one.
 
 A connection belongs to the process that opened it: after a fork the child opens its own
 and never touches (nor closes) the inherited one, whose locks belong to the parent.
@@ -33,11 +39,25 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
-from parmap._cache_db import DB_NAME, open_database, write_transaction
+from parmap import _cache_rows as rows
+from parmap._cache_db import (
+    DB_NAME,
+    SQLITE_BUSY,
+    Mode,
+    Opened,
+    error_code,
+    is_corrupt,
+    open_database,
+    set_aside,
+    warn_aside,
+)
+from parmap._cache_files import CacheRefusedError
+from parmap._cache_record import Signer
+from parmap._cache_schema import schema_problem
 
 __all__ = ["DB_NAME", "TOUCH_GRANULARITY", "Store"]
 
-_BATCH = 500  # keys per SELECT: well under SQLite's limit on bound parameters
+_BATCH = rows.BATCH
 TOUCH_GRANULARITY = 60.0  # seconds: a hit rewrites its last-use time at most this often
 
 _UPSERT = (
@@ -46,19 +66,28 @@ _UPSERT = (
     "created = excluded.created, used = excluded.used, record = excluded.record"
 )
 
-
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
-def _locked(method: _Method) -> _Method:
-    """Serialise a method on the store's lock: threads of one run share its connection."""
+def _guarded(method: _Method) -> _Method:
+    """Run a method under the store's lock and deadline, recovering from a damaged database.
+
+    Threads of one run share the connection, hence the lock. On ``SQLITE_CORRUPT`` (or a
+    schema changed under us into one that is not parmap's), a run moves the database aside
+    and tries the operation once more on a new one; an admin command reports it.
+    """
 
     @functools.wraps(method)
-    def locked(self: Store, *args: Any, **kwargs: Any) -> Any:
+    def guarded(self: Store, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
-            return method(self, *args, **kwargs)
+            for attempt in (1, 2):
+                try:
+                    return method(self, *args, **kwargs)
+                except (sqlite3.DatabaseError, CacheRefusedError) as exc:
+                    self._failed(exc, retry=attempt == 1)
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    return cast(_Method, locked)
+    return cast(_Method, guarded)
 
 
 def _marks(count: int) -> str:
@@ -68,42 +97,101 @@ def _marks(count: int) -> str:
 class Store:
     """The database of one cache directory; every method is one short transaction."""
 
-    def __init__(self, directory: pathlib.Path, /, *, durable: bool, create: bool) -> None:
-        """Open (and with ``create``, make) the database in ``directory``.
+    def __init__(self, directory: pathlib.Path, /, *, durable: bool, mode: Mode) -> None:
+        """Open the database in ``directory`` (a run also makes it: see ``open_database``).
 
         Raises:
-            FileNotFoundError: ``create`` is false and there is no cache in ``directory``.
-            sqlite3.Error: the database cannot be opened or is not a parmap cache.
+            FileNotFoundError: an admin ``mode`` and there is no cache in ``directory``.
+            CacheRefusedError: the database is not one parmap may use.
+            OSError, sqlite3.Error: the database cannot be opened.
         """
         self.path = directory / DB_NAME
         self._durable = durable
-        if not create and not self.path.exists():
-            msg = f"no parmap cache in {directory} (no {DB_NAME} there)"
-            raise FileNotFoundError(msg)
-        if create:
-            directory.mkdir(parents=True, exist_ok=True)
-        self._repair = create
+        self._mode: Mode = mode
         self._lock = threading.RLock()
         self._pid = -1
-        self._db: sqlite3.Connection | None = None
+        self._opened: Opened | None = None
         self._inherited: list[sqlite3.Connection] = []
+        self.contended = False
         self._connect()
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._db is not None and self._pid == os.getpid():
-            return self._db
-        if self._db is not None:
+    @property
+    def read_only(self) -> bool:
+        """True when the database was opened read-only (a directory this process cannot write)."""
+        return self._connect().read_only
+
+    def _connect(self) -> Opened:
+        if self._opened is not None and self._pid == os.getpid():
+            return self._opened
+        if self._opened is not None:
             # Forked: the parent's connection and its locks are not ours. Keep the object alive
             # so that garbage collection never runs sqlite3_close on it in this process.
-            self._inherited.append(self._db)
-        db = open_database(self.path, durable=self._durable, repair=self._repair)
-        self._db, self._pid = db, os.getpid()
-        return db
+            self._inherited.append(self._opened.db)
+        self._opened = open_database(self.path, durable=self._durable, mode=self._mode)
+        self._pid = os.getpid()
+        if self.contended:
+            self._opened.db.execute("PRAGMA busy_timeout=0")
+        return self._opened
 
-    @_locked
+    def _db(self) -> sqlite3.Connection:
+        opened = self._connect()
+        opened.deadline.arm()
+        return opened.db
+
+    def _failed(self, exc: BaseException, *, retry: bool) -> None:
+        """Handle a failed operation: re-raise it, or move a damaged database aside and return."""
+        if error_code(exc) == SQLITE_BUSY and not self.contended:
+            self.contended = True
+            with contextlib.suppress(sqlite3.Error):
+                self._connect().db.execute("PRAGMA busy_timeout=0")
+        damaged = is_corrupt(exc) or (
+            isinstance(exc, CacheRefusedError) and exc.kind in ("foreign", "damaged")
+        )
+        opened = self._opened
+        if not damaged or opened is None or self._pid != os.getpid():
+            raise exc
+        if self._mode != "run" or opened.read_only or not retry:
+            if isinstance(exc, CacheRefusedError):
+                raise exc
+            reason = f"it is damaged ({exc})"
+            msg = f"{self.path} cannot be used: {reason}"
+            raise CacheRefusedError(msg, kind="damaged", path=self.path, reason=reason) from exc
+        with contextlib.suppress(sqlite3.Error):
+            opened.db.close()
+        self._opened = None
+        reason = exc.reason if isinstance(exc, CacheRefusedError) else f"it is damaged ({exc})"
+        warn_aside(self.path, set_aside(self.path, opened.identity, label="damaged"), reason)
+
+    def _check_schema(self, db: sqlite3.Connection) -> None:
+        """Inside a transaction: make sure the schema is still parmap's if its counter moved."""
+        opened = self._connect()
+        cookie = int(db.execute("PRAGMA schema_version").fetchone()[0])
+        if cookie == opened.cookie:
+            return
+        problem = schema_problem(db)
+        if problem is not None:
+            reason = f"its schema was changed while in use: {problem[1]}"
+            raise CacheRefusedError(reason, kind="foreign", path=self.path, reason=reason)
+        opened.cookie = cookie
+
+    @contextlib.contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        """One transaction with a checked schema; a write one takes the write lock at once."""
+        db = self._db()
+        db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            self._check_schema(db)
+            yield db
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    @_guarded
     def put(
         self,
-        rows: Sequence[tuple[bytes, bytes, bytes]],
+        entries: Sequence[tuple[bytes, bytes, bytes]],
         /,
         *,
         now: float,
@@ -114,8 +202,7 @@ class Store:
         ``function`` (scope, name, library versions) also records the function behind the
         scope, for ``info`` and ``prune``, in the same transaction.
         """
-        db = self._connect()
-        with write_transaction(db):
+        with self._transaction(write=True) as db:
             if function is not None:
                 scope, name, library = function
                 db.execute(
@@ -125,26 +212,24 @@ class Store:
                     (scope, name, sys.version.split()[0], library, now, now),
                 )
             db.executemany(
-                _UPSERT, [(key, scope, len(rec), now, now, rec) for key, scope, rec in rows]
+                _UPSERT, [(key, scope, len(rec), now, now, rec) for key, scope, rec in entries]
             )
 
-    @_locked
-    def get(self, keys: Sequence[bytes], /) -> dict[bytes, tuple[bytes, float]]:
-        """Return ``key -> (record, last use)`` for those ``keys`` that exist (unverified)."""
-        db = self._connect()
-        found: dict[bytes, tuple[bytes, float]] = {}
-        for start in range(0, len(keys), _BATCH):
-            batch = keys[start : start + _BATCH]
-            query = f"SELECT key, record, used FROM entries WHERE key IN ({_marks(len(batch))})"
-            for key, record, used in db.execute(query, batch):
-                found[key] = (record, used)
+    @_guarded
+    def get(self, keys: Sequence[bytes], signer: Signer, /) -> rows.Found:
+        """Return the verified, unpickled results stored under ``keys``, and the bad rows."""
+        found = rows.Found()
+        with self._transaction(write=False) as db:
+            for start in range(0, len(keys), _BATCH):
+                rows.read_entries(
+                    db, keys[start : start + _BATCH], signer, found, self._connect().deadline
+                )
         return found
 
-    @_locked
+    @_guarded
     def touch(self, keys: Sequence[bytes], /, *, now: float) -> None:
         """Mark entries as used now (for least-recently-used pruning)."""
-        db = self._connect()
-        with write_transaction(db):
+        with self._transaction(write=True) as db:
             for start in range(0, len(keys), _BATCH):
                 batch = keys[start : start + _BATCH]
                 db.execute(
@@ -152,62 +237,51 @@ class Store:
                     (now, *batch),
                 )
 
-    @_locked
+    @_guarded
     def totals(self) -> tuple[int, int]:
         """Return ``(entries, bytes of records)``."""
-        row = self._connect().execute("SELECT entries, bytes FROM totals").fetchone()
-        return (int(row[0]), int(row[1])) if row else (0, 0)
+        with self._transaction(write=False) as db:
+            return rows.totals(db)
 
-    @_locked
+    @_guarded
     def meta(self) -> dict[str, str]:
         """Return the directory's metadata (schema, creation time, creating versions)."""
-        return dict(self._connect().execute("SELECT name, value FROM meta").fetchall())
+        with self._transaction(write=False) as db:
+            return rows.meta(db)
 
-    @_locked
-    def functions(self) -> list[tuple[Any, ...]]:
-        """Return ``(scope, name, python, library, entries, bytes, last use)`` per function."""
-        return (
-            self._connect()
-            .execute(
-                "SELECT e.scope, coalesce(f.name, '?'), coalesce(f.python, '?'), "
-                "coalesce(f.library, '?'), COUNT(*), SUM(e.size), MAX(e.used) "
-                "FROM entries e LEFT JOIN functions f ON f.scope = e.scope "
-                "GROUP BY e.scope ORDER BY MAX(e.used) DESC"
-            )
-            .fetchall()
-        )
+    @_guarded
+    def functions(self) -> list[rows.FunctionRow]:
+        """Return one row per function (scope): name, versions, entries, bytes, last use."""
+        with self._transaction(write=False) as db:
+            return rows.functions(db)
 
-    def scan(self) -> Iterator[tuple[bytes, bytes, bytes]]:
-        """Yield every ``(key, scope, record)``, in batches so memory stays flat."""
-        last = b""
+    def scan(self, signer: Signer, /) -> Iterator[rows.Checked]:
+        """Verify every row in turn, in batches so memory stays flat (``parmap cache verify``)."""
+        after = 0
         while True:
-            with self._lock:
-                rows = (
-                    self._connect()
-                    .execute(
-                        "SELECT key, scope, record FROM entries WHERE key > ? ORDER BY key LIMIT ?",
-                        (last, _BATCH),
-                    )
-                    .fetchall()
-                )
-            if not rows:
+            batch = self._scan_batch(signer, after)
+            if not batch:
                 return
-            yield from rows
-            last = rows[-1][0]
+            yield from batch
+            after = batch[-1].rowid
 
-    @_locked
-    def delete(self, keys: Sequence[bytes], /) -> int:
-        """Delete entries by key; return how many were deleted."""
-        db = self._connect()
+    @_guarded
+    def _scan_batch(self, signer: Signer, after: int) -> list[rows.Checked]:
+        with self._transaction(write=False) as db:
+            return rows.check_batch(db, signer, after, self._connect().deadline)
+
+    @_guarded
+    def delete_rows(self, rowids: Sequence[int], /) -> int:
+        """Delete entries by row id; return how many were deleted."""
         removed = 0
-        with write_transaction(db):
-            for start in range(0, len(keys), _BATCH):
-                batch = keys[start : start + _BATCH]
-                query = f"DELETE FROM entries WHERE key IN ({_marks(len(batch))})"
+        with self._transaction(write=True) as db:
+            for start in range(0, len(rowids), _BATCH):
+                batch = rowids[start : start + _BATCH]
+                query = f"DELETE FROM entries WHERE rowid IN ({_marks(len(batch))})"
                 removed += db.execute(query, batch).rowcount
         return removed
 
-    @_locked
+    @_guarded
     def remove(self, *, before: float | None = None, names: Sequence[str] = ()) -> int:
         """Delete entries last used before ``before`` and/or of functions named ``names``.
 
@@ -224,44 +298,30 @@ class Store:
             )
             params.extend(names)
         where = " AND ".join(clauses) or "1"
-        db = self._connect()
-        with write_transaction(db):
+        with self._transaction(write=True) as db:
             return int(db.execute(f"DELETE FROM entries WHERE {where}", params).rowcount)
 
-    @_locked
-    def oldest(self, excess: int, /) -> list[bytes]:
-        """Return the least recently used keys whose sizes add up to at least ``excess``."""
-        chosen: list[bytes] = []
-        total = 0
-        cursor = self._connect().execute("SELECT key, size FROM entries ORDER BY used")
-        while total < excess:
-            rows = cursor.fetchmany(_BATCH)
-            if not rows:
-                break
-            for key, size in rows:
-                if total >= excess:
-                    break
-                chosen.append(key)
-                total += size
-        cursor.close()
-        return chosen
+    @_guarded
+    def oldest(self, excess: int, /) -> list[int]:
+        """Return the row ids of the least recently used entries adding up to ``excess`` bytes."""
+        with self._transaction(write=False) as db:
+            return rows.oldest(db, excess)
 
-    @_locked
+    @_guarded
     def forget_unused_functions(self) -> None:
         """Drop function rows that no entry refers to any more."""
-        db = self._connect()
-        with write_transaction(db):
+        with self._transaction(write=True) as db:
             db.execute("DELETE FROM functions WHERE scope NOT IN (SELECT scope FROM entries)")
 
-    @_locked
+    @_guarded
     def compact(self) -> None:
         """Give freed pages back to the file system (skipped while another run is writing)."""
         with contextlib.suppress(sqlite3.OperationalError):
-            self._connect().execute("VACUUM")
+            self._db().execute("VACUUM")
 
-    @_locked
     def close(self) -> None:
         """Close this process's connection (never one inherited through fork)."""
-        if self._db is not None and self._pid == os.getpid():
-            self._db.close()
-        self._db = None
+        with self._lock:
+            if self._opened is not None and self._pid == os.getpid():
+                self._opened.db.close()
+            self._opened = None

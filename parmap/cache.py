@@ -45,16 +45,28 @@ on computing. Only misuse raises (a wrong option type, an item with no stable ke
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pathlib
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from parmap._cache_admin import CacheInfo, PruneResult, VerifyResult, clear, info, prune, verify
+from parmap._cache_admin import (
+    CacheInfo,
+    PruneResult,
+    VerifyResult,
+    clear,
+    clear_aside,
+    info,
+    prune,
+    verify,
+)
 from parmap._cache_bound import BoundCache
+from parmap._cache_db import Mode
+from parmap._cache_files import CacheRefusedError
 from parmap._cache_record import (
     FORMAT_VERSION,
     Signer,
@@ -66,7 +78,15 @@ from parmap._fingerprint import fingerprint
 from parmap._secret import load_secret
 from parmap.errors import CacheWarning
 
-__all__ = ["BoundCache", "Cache", "CacheInfo", "PruneResult", "VerifyResult", "as_cache"]
+__all__ = [
+    "BoundCache",
+    "Cache",
+    "CacheInfo",
+    "CacheRefusedError",
+    "PruneResult",
+    "VerifyResult",
+    "as_cache",
+]
 
 _KEY_DOMAIN = b"parmap-key\0"
 
@@ -133,11 +153,20 @@ class Cache:
         """The cache directory (absolute)."""
         return self._directory
 
-    def _open(self, *, create: bool) -> Store:
+    def _open(self) -> Store:
         with self._lock:
             if self._store is None:
-                self._store = Store(self._directory, durable=self._durable, create=create)
+                self._store = Store(self._directory, durable=self._durable, mode="run")
             return self._store
+
+    @contextlib.contextmanager
+    def _admin(self, mode: Mode) -> Iterator[Store]:
+        """A store of its own for one admin call: never the run's, never left open."""
+        store = Store(self._directory, durable=self._durable, mode=mode)
+        try:
+            yield store
+        finally:
+            store.close()
 
     def bind(self, func: Callable[..., Any], /, *, const: tuple[Any, ...] = ()) -> BoundCache:
         """Fingerprint ``func`` once and return the view one run uses.
@@ -166,19 +195,27 @@ class Cache:
 
     def _session(self) -> tuple[Store, Signer]:
         """Open the store and load the secret (raises OSError / sqlite3.Error / ValueError)."""
-        store = self._open(create=True)
+        store = self._open()
         with self._lock:
             if self._signer is None:
                 self._signer = Signer(load_secret(self._secret_given))
             return store, self._signer
 
     def info(self) -> CacheInfo:
-        """Return entries, bytes, functions and last use (FileNotFoundError if no cache)."""
-        return info(self._open(create=False))
+        """Return entries, bytes, functions and last use (FileNotFoundError if no cache).
+
+        Raises:
+            CacheRefusedError: the directory holds a database parmap must not use (not a
+                parmap cache, damaged, a link); nothing is changed.
+        """
+        with self._admin("read") as store:
+            return info(store)
 
     def verify(self, *, remove_bad: bool = False) -> VerifyResult:
         """Check every entry's tag (and that it loads); with ``remove_bad``, delete bad ones."""
-        return verify(self._open(create=False), Signer(load_secret(self._secret_given)), remove_bad)
+        signer = Signer(load_secret(self._secret_given))
+        with self._admin("write" if remove_bad else "read") as store:
+            return verify(store, signer, remove_bad)
 
     def prune(
         self,
@@ -189,13 +226,22 @@ class Cache:
     ) -> PruneResult:
         """Remove entries unused for ``older_than`` seconds, of ``function`` (its name as in
         :meth:`info`), and then least-recently-used ones until at most ``max_bytes`` remain."""
-        return prune(
-            self._open(create=False), older_than=older_than, max_bytes=max_bytes, function=function
-        )
+        with self._admin("write") as store:
+            return prune(store, older_than=older_than, max_bytes=max_bytes, function=function)
 
     def clear(self) -> PruneResult:
-        """Remove every entry; return what was removed."""
-        return clear(self._open(create=False))
+        """Remove every entry; return what was removed.
+
+        A damaged or emptied database is moved aside (its new name is in the result), so that
+        the cache starts empty; one that is not a parmap cache is refused and left alone.
+        """
+        try:
+            with self._admin("write") as store:
+                return clear(store)
+        except CacheRefusedError as exc:
+            if exc.kind not in ("damaged", "emptied"):
+                raise
+            return clear_aside(exc)
 
     def close(self) -> None:
         """Close the database connection; the cache reopens on next use."""

@@ -17,7 +17,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import helpers_cache
 
 from parmap._cache_record import Signer, make_record
-from parmap.cache import BoundCache, Cache
+from parmap.cache import BoundCache, Cache, CacheRefusedError
 from parmap.errors import CacheWarning
 
 
@@ -202,10 +202,13 @@ def test_damaged_database_file_is_moved_aside_and_replaced(tmp_path: pathlib.Pat
     directory.mkdir()
     (directory / "entries.sqlite").write_bytes(b"garbage" * 1000)
     cache = Cache(directory, secret=helpers_cache.TEST_SECRET)
-    with pytest.raises(sqlite3.DatabaseError, match=r"not a database"):
+    with pytest.raises(CacheRefusedError, match=r"entries.sqlite cannot be used: .*not a database"):
         cache.info()  # inspection reports the damage and changes nothing
+    assert (directory / "entries.sqlite").read_bytes() == b"garbage" * 1000
     bound = cache.bind(double)
-    with pytest.warns(CacheWarning, match=r"(?s)entries.sqlite is damaged.*moved to .*damaged-"):
+    with pytest.warns(
+        CacheWarning, match=r"(?s)entries.sqlite cannot be used: it is damaged.*moved to .*damaged-"
+    ):
         assert bound.lookup([bound.key((1,))]) == {}
     bound.store([(bound.key((1,)), 2)])
     assert bound.lookup([bound.key((1,))]) == {bound.key((1,)): 2}
