@@ -12,11 +12,15 @@ import functools
 import pickle
 import types
 import warnings
+from collections.abc import Callable
 from typing import Final
 
-from parmap._check_harm import find_harm
+from parmap._check_edges import is_a
+from parmap._check_harm import UNSAFE_TO_LOAD, find_harm
+from parmap._check_hints import describe
+from parmap._check_import import ModuleScan
 from parmap._check_text import error_message, problem_of
-from parmap._check_walk import Failure, find_culprits
+from parmap._check_walk import Culprit, Failure, find_culprits
 from parmap._report import CheckReport
 from parmap.errors import PicklingWarning, UnpicklableError
 from parmap.serializers import NAMES, dumps_with, is_plain_data, loads_with
@@ -32,13 +36,16 @@ _FUNCTIONS: Final = (
 )
 _ATOMS: Final = frozenset({bytes, bytearray, str, int, float, complex, bool, type(None)})
 ROLES: Final = ("function", "initializer", "item", "result")
-# dill payloads that reopen files (a write-mode file would be emptied) or rebuild raw
-# pointers: loading them in the caller to "verify" would be the very harm we warn about.
-_UNSAFE_TO_LOAD: Final = (b"_create_filehandle", b"_create_capsule")
 
 
-def round_trip(name: str, obj: object, /, *, portable: bool) -> Failure | None:
-    """Pickle then unpickle ``obj`` with one serializer; return how it failed, or ``None``."""
+def round_trip(
+    name: str, obj: object, /, *, portable: bool, scan: ModuleScan | None = None
+) -> Failure | None:
+    """Pickle then unpickle ``obj`` with one serializer; return how it failed, or ``None``.
+
+    With ``portable`` and a ``scan``, a pickle that names a module a new worker
+    cannot import fails too: it loads here only because this process has the module.
+    """
     if name == "pickle":
         try:
             if is_plain_data(obj, portable=portable):
@@ -52,7 +59,11 @@ def round_trip(name: str, obj: object, /, *, portable: bool) -> Failure | None:
         data = dumps_with(name, obj, portable=portable, buffer_callback=buffers.append)
     except Exception as exc:  # noqa: BLE001 - any exception is the verdict
         return Failure("pickle", exc)
-    if name == "dill" and any(marker in data for marker in _UNSAFE_TO_LOAD):
+    if portable and scan is not None:
+        unimportable = scan.failure(data)
+        if unimportable is not None:
+            return Failure("pickle", unimportable)
+    if name == "dill" and any(marker in data for marker in UNSAFE_TO_LOAD):
         return None
     try:
         loads_with(name, data, buffers)
@@ -92,9 +103,11 @@ def explain(
         chosen = "pickle" if serializer == "auto" else serializer
         return CheckReport(True, chosen, (), subject, (), serializer)
     names = ORDER if serializer == "auto" else (serializer,)
+    scan = ModuleScan()
+    trip = functools.partial(round_trip, portable=portable, scan=scan)
     failures: dict[str, Failure] = {}
     for name in names:
-        failure = round_trip(name, obj, portable=portable)
+        failure = trip(name, obj)
         if failure is None:
             notes = () if name == "pickle" else tuple(_harm(obj, subject=subject, name=name))
             return CheckReport(True, name, (), subject, (name,), serializer, notes)
@@ -102,17 +115,17 @@ def explain(
     alternatives: tuple[str, ...] = ()
     if serializer != "auto":
         alternatives = tuple(
-            name
-            for name in ORDER
-            if name != serializer and round_trip(name, obj, portable=portable) is None
+            name for name in ORDER if name != serializer and trip(name, obj) is None
         )
     searched = "cloudpickle" if serializer == "auto" else serializer
     culprits = find_culprits(
         obj,
         failures[searched],
-        test=lambda part: round_trip(searched, part, portable=portable),
+        test=functools.partial(trip, searched),
         by_value=searched != "pickle",
     )
+    if searched == "pickle":
+        culprits = _blocking_inside(culprits, trip)[:5]
     problems = tuple(
         problem_of(
             subject, culprit, serializer=searched, portable=portable, alternatives=alternatives
@@ -145,7 +158,7 @@ def check(obj: object, /, *, serializer: str = "auto") -> CheckReport:
         >>> parmap.check({"lock": threading.Lock()}, serializer="pickle").ok
         False
     """
-    subject = "func" if isinstance(obj, _FUNCTIONS) else "obj"
+    subject = "func" if is_a(obj, _FUNCTIONS) else "obj"
     return explain(obj, subject=subject, serializer=serializer)
 
 
@@ -179,11 +192,62 @@ def unpicklable_error(
     if role not in ROLES:
         raise ValueError(f"`role` must be one of {', '.join(map(repr, ROLES))}, got {role!r}")
     report = explain(obj, subject=subject, serializer=serializer, portable=portable)
-    return UnpicklableError(error_message(obj, report, role=role, index=index), report=report)
+    error = UnpicklableError(error_message(obj, report, role=role, index=index), report=report)
+    # The engine raises it while handling its own signal for the same failure, whose
+    # text is this one: as with ``raise ... from None``, the traceback shows it once.
+    error.__suppress_context__ = True
+    return error
+
+
+def _blocking_inside(
+    culprits: list[Culprit], trip: Callable[[str, object], Failure | None]
+) -> list[Culprit]:
+    """Replace a function or class pickle names by what inside it stops every serializer.
+
+    Pickle stores functions and classes by name, so its search stops at them.
+    When what they hold (a lock, a socket, a connection …) fails with the
+    serializers that copy them by value too, that part is the culprit: another
+    serializer is no fix for it. Globals are not held: once the function lives in
+    an importable module, pickle names it and each worker has its own globals.
+    """
+    refined: list[Culprit] = []
+    seen: set[int] = set()
+    for culprit in culprits:
+        inner: list[Culprit] = []
+        obj = culprit.obj
+        by_value = trip("cloudpickle", obj) if is_a(obj, (type, types.FunctionType)) else None
+        if by_value is not None:
+            found = find_culprits(
+                obj, by_value, test=functools.partial(trip, "cloudpickle"), by_value=True
+            )
+            inner = [
+                part
+                for part in found
+                if part.steps
+                and not any(step.startswith("__globals__ ") for step in part.steps)
+                and (describe(part.obj) is not None or trip("dill", part.obj))
+            ]
+        if not inner:
+            inner = [Culprit((), (), obj, culprit.failure, culprit.holder)]
+        for part in inner:
+            if id(part.obj) in seen:
+                continue
+            seen.add(id(part.obj))
+            failure = trip("pickle", part.obj) or part.failure if part.steps else part.failure
+            refined.append(
+                Culprit(
+                    culprit.steps + part.steps,
+                    culprit.step_types + part.step_types[1:],
+                    part.obj,
+                    failure,
+                    part.holder if part.steps else culprit.holder,
+                )
+            )
+    return refined
 
 
 def _harm(obj: object, *, subject: str, name: str) -> list[str]:
-    notes = find_harm(obj, subject=subject, by_value=name != "pickle")
+    notes = find_harm(obj, subject=subject, by_value=name != "pickle", serializer=name)
     return [f"{name}: {note}" for note in notes]
 
 

@@ -14,11 +14,12 @@ import copyreg
 import functools
 import sys
 import types
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeGuard, TypeVar, overload
 
-__all__ = ["Group", "groups", "short_repr"]
+__all__ = ["Group", "copied_by_value", "groups", "is_a", "short_repr"]
 
 _PROTOCOL: Final = 5
 _CLASS_SKIP: Final = frozenset(
@@ -48,6 +49,54 @@ class Group:
 
     items: Sequence[object]
     label: Callable[[int], tuple[str, ...]]
+
+
+_T = TypeVar("_T")
+_U = TypeVar("_U")
+_V = TypeVar("_V")
+
+
+@overload
+def is_a(obj: object, classes: type[_T], /) -> TypeGuard[_T]: ...
+@overload
+def is_a(obj: object, classes: tuple[type[_T], type[_U]], /) -> TypeGuard[_T | _U]: ...
+@overload
+def is_a(
+    obj: object, classes: tuple[type[_T], type[_U], type[_V]], /
+) -> TypeGuard[_T | _U | _V]: ...
+@overload
+def is_a(obj: object, classes: tuple[type, ...], /) -> bool: ...
+
+
+def is_a(obj: object, classes: type | tuple[type, ...], /) -> bool:
+    """``isinstance`` by the object's real type, as the pickler dispatches.
+
+    ``isinstance`` also asks ``obj.__class__``, which a weak proxy forwards to its
+    target (raising ``ReferenceError`` once the target is gone) and which any class
+    may override; the pickler goes by ``type(obj)`` alone.
+    """
+    return issubclass(type(obj), classes)
+
+
+def copied_by_value(obj: object, /) -> bool:
+    """Whether cloudpickle and dill copy this function or class instead of naming it.
+
+    Both store a function or class by name when its module is imported and the
+    name leads back to the very object; otherwise (``__main__``, a local or
+    lambda, a name that was rebound) they copy it with its globals.
+    """
+    module_name = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    if not isinstance(module_name, str) or not isinstance(qualname, str):
+        return True
+    if module_name in ("__main__", "__mp_main__"):
+        return True
+    found: object = sys.modules.get(module_name)
+    for part in qualname.split("."):
+        if found is None:
+            return True
+        found = getattr(found, part, None)
+    return found is not obj
 
 
 def short_repr(value: object, /, *, limit: int = 40) -> str:
@@ -114,7 +163,7 @@ def _cell_is_full(cell: types.CellType) -> bool:
 
 
 def _attribute_groups(state: object) -> Iterator[Group]:
-    if isinstance(state, dict) and state:
+    if is_a(state, dict) and state:
         keys = list(dict.keys(state))
         yield Group(list(dict.values(state)), _named(".", [str(k) for k in keys]))
 
@@ -126,7 +175,7 @@ def _sequence_groups(values: list[object] | tuple[object, ...]) -> Iterator[Grou
     # A subclass may override __iter__ / __getitem__: read the builtin storage instead.
     items = list(list.__iter__(values) if isinstance(values, list) else tuple.__iter__(values))
     fields = type(values).__dict__.get("_fields")
-    if isinstance(values, tuple) and isinstance(fields, tuple) and len(fields) == len(items):
+    if is_a(values, tuple) and isinstance(fields, tuple) and len(fields) == len(items):
         yield Group(items, _named(".", [str(field) for field in fields]))
     else:
         yield Group(items, lambda index: (f"[{index}]",))
@@ -141,7 +190,7 @@ def _mapping_groups(mapping: dict[Any, Any]) -> Iterator[Group]:
 
 def _numpy_group(array: Any) -> Group | None:
     numpy = sys.modules.get("numpy")
-    if numpy is None or not isinstance(array, numpy.ndarray):
+    if numpy is None or not is_a(array, numpy.ndarray):
         return None
     if not array.dtype.hasobject or array.dtype.fields is not None:
         # Plain numbers hold nothing that could fail; a structured dtype with object
@@ -161,7 +210,7 @@ def _instance_state(obj: object) -> dict[str, object]:
     """Read ``__dict__`` and ``__slots__`` through the type's own descriptors only."""
     state: dict[str, object] = {}
     instance_dict = getattr(obj, "__dict__", None) if hasattr(type(obj), "__dict__") else None
-    if isinstance(instance_dict, dict):
+    if is_a(instance_dict, dict):
         state.update(instance_dict)
     for klass in type(obj).__mro__:
         slots = klass.__dict__.get("__slots__", ())
@@ -184,7 +233,7 @@ def _reduce_groups(obj: object) -> Iterator[Group]:
     cls = type(obj)
     reducer = copyreg.dispatch_table.get(cls)
     rv = reducer(obj) if reducer is not None else cls.__reduce_ex__(obj, _PROTOCOL)
-    if not isinstance(rv, tuple):
+    if not is_a(rv, tuple):
         return
     default = (
         reducer is None
@@ -203,7 +252,7 @@ def _reduce_groups(obj: object) -> Iterator[Group]:
         yield Group(values, _fixed(parts))
         return
     args = rv[1] if len(rv) > 1 else ()
-    if args and isinstance(args[0], type):
+    if args and is_a(args[0], type):
         yield Group([args[0]], lambda _: (".__class__",))
         if len(args) > 1 and getattr(rv[0], "__name__", "") == "__newobj__":
             yield Group(list(args[1:]), lambda index: (f"__getnewargs__() [{index}]",))
@@ -212,7 +261,7 @@ def _reduce_groups(obj: object) -> Iterator[Group]:
         if state is not None:
             yield Group([state], lambda _: ("__getstate__()",))
         return
-    if isinstance(state, tuple) and len(state) == 2:
+    if is_a(state, tuple) and len(state) == 2:
         for part in state:
             yield from _attribute_groups(part)
     else:
@@ -230,10 +279,12 @@ def groups(obj: object, /, *, by_value: bool) -> Iterator[Group]:
     Raises:
         Exception: the object's own reduction failed; ``obj`` is then the culprit.
     """
-    if isinstance(obj, (list, tuple)):
+    if type(obj) in weakref.ProxyTypes:
+        return  # a proxy forwards every read to its target (or raises when it is dead)
+    if is_a(obj, (list, tuple)):
         yield from _sequence_groups(obj)
         return
-    if isinstance(obj, dict):
+    if is_a(obj, dict):
         yield from _mapping_groups(obj)
         if type(obj) is not dict:
             factory = (
@@ -245,30 +296,32 @@ def groups(obj: object, /, *, by_value: bool) -> Iterator[Group]:
                 yield Group([factory], lambda _: (".default_factory",))
             yield from _attribute_groups(_instance_state(obj))
         return
-    if isinstance(obj, (set, frozenset)):
+    if is_a(obj, (set, frozenset)):
         members = list(set.__iter__(obj) if isinstance(obj, set) else frozenset.__iter__(obj))
         yield Group(members, lambda index: (f"element {short_repr(members[index])}",))
         return
-    if isinstance(obj, functools.partial):
+    if is_a(obj, functools.partial):
         yield Group([obj.func], lambda _: (".func",))
         yield Group(list(obj.args), lambda index: (f".args[{index}]",))
         yield Group(
             list(obj.keywords.values()), _named(".keywords", [f"[{k!r}]" for k in obj.keywords])
         )
         return
-    if isinstance(obj, (types.MethodType, types.BuiltinMethodType)):
+    if is_a(obj, (types.MethodType, types.BuiltinMethodType)):
         owner = obj.__self__
-        if owner is not None and not isinstance(owner, types.ModuleType):
+        if owner is not None and not is_a(owner, types.ModuleType):
             yield Group([owner], lambda _: (".__self__",))
-        if isinstance(obj, types.MethodType):
+        if is_a(obj, types.MethodType):
             yield Group([obj.__func__], lambda _: (".__func__",))
         return
-    if isinstance(obj, types.FunctionType):
-        if by_value:
+    # A function or class that the serializer names (it is importable) is not
+    # copied: its globals and methods never enter the pickle.
+    if is_a(obj, types.FunctionType):
+        if by_value and copied_by_value(obj):
             yield from _function_groups(obj)
         return
-    if isinstance(obj, type):
-        if by_value:
+    if is_a(obj, type):
+        if by_value and copied_by_value(obj):
             names = [n for n in obj.__dict__ if n not in _CLASS_SKIP]
             yield Group([obj.__dict__[n] for n in names], _named(".", names))
             yield Group(list(obj.__bases__), lambda index: (f"__bases__[{index}]",))
@@ -277,6 +330,6 @@ def groups(obj: object, /, *, by_value: bool) -> Iterator[Group]:
     if numpy_group is not None:
         yield numpy_group
         return
-    if isinstance(obj, (types.ModuleType, types.CodeType, types.CellType)):
+    if is_a(obj, (types.ModuleType, types.CodeType, types.CellType)):
         return
     yield from _reduce_groups(obj)

@@ -14,7 +14,17 @@ import types
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["Known", "describe", "describe_callable", "step_name", "type_name"]
+from parmap._check_edges import is_a
+
+__all__ = [
+    "Known",
+    "describe",
+    "describe_callable",
+    "culprit_type_name",
+    "describe_unimportable",
+    "step_name",
+    "type_name",
+]
 
 _THREADS: Final = 'use backend="threads": nothing is pickled, every thread sees the same object'
 _INIT: Final = (
@@ -75,6 +85,7 @@ _TYPES: Final[tuple[tuple[str, str, str], ...]] = (
     ("ctypes", "c_void_p", "pointer"),
     ("ctypes", "c_char_p", "pointer"),
     ("ctypes", "c_wchar_p", "pointer"),
+    ("ctypes", "Array", "ctypes array"),
     ("_weakref", "ReferenceType", "weak reference"),
     ("_weakref", "ProxyType", "weak reference"),
     ("_weakref", "CallableProxyType", "weak reference"),
@@ -182,6 +193,16 @@ _KNOWLEDGE: Final[dict[str, Known]] = {
         "a raw memory address means nothing in another process",
         ("copy the data out (bytes(...), a number, a numpy array) and send that",),
     ),
+    "ctypes array": Known(
+        "ctypes array",
+        "the type of a ctypes array (such as c_char * 16, or what create_string_buffer "
+        "makes) is created at run time: it has no name a worker could import it by",
+        (
+            "copy the data out and send that: bytes(buf) (buf.raw for a char buffer), "
+            "list(buf), or a numpy array",
+            "or create the buffer inside the function, from a size or bytes sent instead",
+        ),
+    ),
     "weak reference": Known(
         "weak reference",
         "a weak reference does not own its target: a copy in the worker has no target "
@@ -241,10 +262,19 @@ def type_name(obj: object, /) -> str:
     return f"{module}.{qualname}"
 
 
+def culprit_type_name(obj: object, /) -> str:
+    """Name a culprit's type, or a class culprit itself: ``app.Point`` rather than ``type``."""
+    if is_a(obj, type):
+        module = getattr(obj, "__module__", "") or ""
+        qualname = str(getattr(obj, "__qualname__", "?"))
+        return qualname if module in ("builtins", "") else f"{module}.{qualname}"
+    return type_name(obj)
+
+
 def step_name(obj: object, /) -> str:
     """Name what a path step reaches: ``function 'work'``, ``class 'Session'``, or its type."""
-    if isinstance(obj, (type, types.FunctionType)):
-        what = "class" if isinstance(obj, type) else "function"
+    if is_a(obj, (type, types.FunctionType)):
+        what = "class" if is_a(obj, type) else "function"
         return f"{what} {getattr(obj, '__qualname__', '?')!r}"
     return type_name(obj)
 
@@ -258,11 +288,11 @@ def _resolve(module: str, attr: str) -> type | None:
 
 def describe(obj: object, /) -> Known | None:
     """Return what parmap knows about ``obj`` as a resource that cannot travel, if anything."""
-    if isinstance(obj, (type, types.FunctionType)):
+    if is_a(obj, (type, types.FunctionType)):
         return None
     for module, attr, kind in _TYPES:
         cls = _resolve(module, attr)
-        if cls is not None and isinstance(obj, cls):
+        if cls is not None and issubclass(type(obj), cls):
             if kind == "file" and type(obj).__name__ in ("BytesIO", "StringIO"):
                 continue
             return _KNOWLEDGE[kind]
@@ -275,9 +305,9 @@ def describe(obj: object, /) -> Known | None:
 
 def describe_callable(obj: object, /, *, portable: bool) -> Known | None:
     """Explain why pickle, which stores functions and classes by name, cannot store ``obj``."""
-    if not isinstance(obj, (type, types.FunctionType)):
+    if not is_a(obj, (type, types.FunctionType)):
         return None
-    what = "class" if isinstance(obj, type) else "function"
+    what = "class" if is_a(obj, type) else "function"
     qualname = str(getattr(obj, "__qualname__", ""))
     module = getattr(obj, "__module__", None)
     move = (
@@ -302,3 +332,23 @@ def describe_callable(obj: object, /, *, portable: bool) -> Known | None:
         )
         return Known(f"__main__ {what}", reason, (move,))
     return None
+
+
+def describe_unimportable(obj: object, module: str, why: str, /, *, serializer: str) -> Known:
+    """Explain an object stored by reference to a module a new worker cannot import."""
+    what = step_name(obj) if is_a(obj, (type, types.FunctionType)) else f"this {type_name(obj)}"
+    reason = (
+        f"{what} belongs to the module {module!r}, which only this process has ({why}): "
+        f"{serializer} stores it by that module's name, and a worker started with spawn "
+        f"or forkserver cannot import the module"
+    )
+    return Known(
+        "object of a module workers cannot import",
+        reason,
+        (
+            f"put the code of {module!r} in a .py file on the import path (next to your "
+            f"script) and import it from there",
+            f"or have it copied by value: cloudpickle.register_pickle_by_value"
+            f'(sys.modules[{module!r}]) before the run, with serializer="cloudpickle"',
+        ),
+    )

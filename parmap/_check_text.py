@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 import types
 from collections.abc import Sequence
 
-from parmap._check_hints import describe, describe_callable, type_name
+from parmap._check_edges import is_a
+from parmap._check_hints import (
+    Known,
+    culprit_type_name,
+    describe,
+    describe_callable,
+    describe_unimportable,
+    type_name,
+)
+from parmap._check_import import NotImportableError, why_not_importable
 from parmap._check_walk import Culprit
 from parmap._report import CheckReport, Problem
 
@@ -35,7 +45,7 @@ def _generic(culprit: Culprit, serializer: str) -> tuple[str, list[str]]:
     cls_name = type(obj).__qualname__
     if failure.stage == "unpickle":
         reason = f"it pickles, but unpickling fails with {_error_text(failure.error)}"
-        if isinstance(obj, BaseException):
+        if is_a(obj, BaseException):
             reason += (
                 f"; an exception is rebuilt by calling {cls_name}(*self.args), and its "
                 f"__init__ expects other arguments"
@@ -52,7 +62,7 @@ def _generic(culprit: Culprit, serializer: str) -> tuple[str, list[str]]:
     custom = type(obj).__reduce__ is not object.__reduce__ or (
         type(obj).__reduce_ex__ is not object.__reduce_ex__
     )
-    if custom and not isinstance(obj, (type, types.FunctionType)):
+    if custom and not is_a(obj, (type, types.FunctionType)):
         return reason + f" (from the pickling methods of {cls_name})", [
             f"fix {cls_name}'s __reduce__ / __getstate__ so it returns only picklable parts",
         ]
@@ -70,7 +80,7 @@ def _contextual(culprit: Culprit, fixes: list[str]) -> list[str]:
     owner = type(holder)
     user_class = holder is not None and owner.__module__ not in ("builtins", "functools")
     attribute = last.startswith(".") and last != ".__class__"
-    plain = not isinstance(holder, (type, types.ModuleType))
+    plain = not is_a(holder, (type, types.ModuleType))
     if user_class and attribute and plain and not any("__getstate__" in f for f in fixes):
         extra.append(
             f"drop {last[1:]!r} in {owner.__qualname__}.__getstate__ and recreate it "
@@ -98,7 +108,13 @@ def problem_of(
 ) -> Problem:
     """Build the report's problem for one culprit found with ``serializer``."""
     obj = culprit.obj
-    known = resource = describe(obj)
+    error = culprit.failure.error
+    known: Known | None
+    if isinstance(error, NotImportableError):
+        known = describe_unimportable(obj, error.module, error.why, serializer=serializer)
+        resource = None
+    else:
+        known = resource = describe(obj)
     if known is None and serializer == "pickle":
         known = describe_callable(obj, portable=portable)
     if known is not None:
@@ -113,13 +129,14 @@ def problem_of(
             f'use serializer="{name}" (verified: parmap round-tripped {subject} with it)'
             for name in alternatives
         )
-    by_name = serializer == "pickle" and isinstance(obj, (type, types.FunctionType))
-    if by_name and not alternatives and known is not None:
+    by_name = serializer == "pickle" and is_a(obj, (type, types.FunctionType))
+    unimportable = isinstance(error, NotImportableError)
+    if by_name and not alternatives and known is not None and not unimportable:
         fixes.append(_BY_VALUE_FIX)
     steps = (subject, *culprit.steps)
     return Problem(
         path=" -> ".join(steps),
-        type_name=type_name(obj),
+        type_name=culprit_type_name(obj),
         reason=reason,
         hint="\n".join(fixes),
         steps=steps,
@@ -131,9 +148,9 @@ _CALLABLES = (type, types.FunctionType, types.MethodType, types.BuiltinFunctionT
 
 
 def _display_name(obj: object) -> str:
-    if isinstance(obj, functools.partial):
+    if is_a(obj, functools.partial):
         return f"partial({_display_name(obj.func)})"
-    name = getattr(obj, "__qualname__", None) if isinstance(obj, _CALLABLES) else None
+    name = getattr(obj, "__qualname__", None) if is_a(obj, _CALLABLES) else None
     # "make.<locals>.work" reads as "work" to the person who wrote it.
     return name.rpartition("<locals>.")[2] if isinstance(name, str) else type_name(obj)
 
@@ -166,7 +183,13 @@ def _first_line(obj: object, report: CheckReport, *, role: str, index: int | Non
     problem = report.problems[0]
     if len(problem.steps) <= 1:
         known = describe(obj) or describe_callable(obj, portable=True)
-        summary = f"it is a {known.kind}" if known is not None else problem.reason
+        module = str(getattr(obj, "__module__", "")) if is_a(obj, _CALLABLES) else ""
+        if known is not None:
+            summary = f"it is a {known.kind}"
+        elif module and why_not_importable(module, sys.modules.get(module)) is not None:
+            summary = f"its module {module!r} exists only in this process"
+        else:
+            summary = problem.reason
     else:
         verb = "refers to" if role in ("function", "initializer") else "contains"
         summary = f"it {verb} a {problem.type_name}"

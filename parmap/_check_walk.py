@@ -68,16 +68,21 @@ class _Search:
         # id -> object: holding the object keeps its id from being reused by a temporary.
         self.seen: dict[int, object] = {}
         self.found: list[Culprit] = []
+        # ids of the culprits found and of every object on the way to one.
+        self.guilty: set[int] = set()
 
     def descend(self, culprit: Culprit, depth: int) -> None:
         obj = culprit.obj
         self.seen[id(obj)] = obj
         if depth >= MAX_DEPTH or describe(obj) is not None:
-            self.found.append(culprit)
+            self.blame(culprit)
             return
         blamed = False
+        shares_culprit = False
         try:
             for group in groups(obj, by_value=self.by_value):
+                guilty = self.guilty
+                shares_culprit = shares_culprit or any(id(item) in guilty for item in group.items)
                 start = 0
                 while len(self.found) < self.limit:
                     hit = self.first_failing(group.items, start)
@@ -97,9 +102,18 @@ class _Search:
                     return
         except Exception:  # noqa: BLE001 - its own reduction raised: the object is the culprit
             if blamed:
+                self.guilty.add(id(obj))
                 return
-        if not blamed:
-            self.found.append(culprit)
+        if blamed:
+            self.guilty.add(id(obj))
+        elif not shares_culprit:
+            # An object whose only failing part was reported already (a second
+            # instance of the same local class) would be the same problem again.
+            self.blame(culprit)
+
+    def blame(self, culprit: Culprit) -> None:
+        self.found.append(culprit)
+        self.guilty.add(id(culprit.obj))
 
     def first_failing(self, items: Sequence[object], start: int) -> tuple[int, Failure] | None:
         """Return the first part from ``start`` on that fails on its own, with its failure."""

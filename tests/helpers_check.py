@@ -163,3 +163,15 @@ def numbers(n: int) -> Iterator[int]:
 
 
 PARTIAL_SQUARE = functools.partial(add, 1)
+
+
+#: The source of a module the tests create at run time, outside the import path.
+MODULE_SOURCE = """
+class Box:
+    def __init__(self, value):
+        self.value = value
+
+
+def twice(x):
+    return 2 * x
+"""
