@@ -7,9 +7,21 @@ with the plain pickler: a worker sends it back to the caller inside an
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
+from typing import Protocol
 
 __all__ = ["CheckReport", "Problem"]
+
+
+class _PrettyPrinter(Protocol):
+    """The part of IPython's pretty printer a report uses."""
+
+    def text(self, obj: str) -> None: ...
+
+
+def _count(number: int, word: str) -> str:
+    return f"{number} {word}" if number == 1 else f"{number} {word}s"
 
 
 @dataclass(frozen=True)
@@ -32,6 +44,9 @@ class Problem:
     hint: str
     steps: tuple[str, ...] = ()
     step_types: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"<Problem at {self.path} ({self.type_name})>"
 
     @property
     def fixes(self) -> tuple[str, ...]:
@@ -83,6 +98,34 @@ class CheckReport:
 
     def __bool__(self) -> bool:
         return self.ok
+
+    def __repr__(self) -> str:
+        """One line: the verdict, and where the first problem sits (the details are in ``str``)."""
+        head = f"<CheckReport ok={self.ok} serializer={self.serializer!r}"
+        if self.problems:
+            first = self.problems[0]
+            where = f"at {first.path} ({first.type_name})"
+            count = _count(len(self.problems), "problem")
+            head += f": {count} {where}" if len(self.problems) == 1 else f": {count}, first {where}"
+        elif self.notes:
+            head += f": {_count(len(self.notes), 'note')}"
+        return head + ">"
+
+    def _repr_pretty_(self, printer: _PrettyPrinter, cycle: bool) -> None:
+        """Show the readable text in IPython, as ``print(report)`` would."""
+        printer.text(repr(self) if cycle else str(self))
+
+    def _repr_html_(self) -> str:
+        """Show the report in a notebook: the verdict, then each problem and note as text."""
+        blocks = str(self).split("\n\n")
+        verdict = "ok" if self.ok else "problems"
+        parts = [f'<div class="parmap-check-report parmap-{verdict}">']
+        parts.append(f"<p><strong>{html.escape(blocks[0].splitlines()[0])}</strong></p>")
+        rest = "\n".join(blocks[0].splitlines()[1:])
+        for block in ([rest] if rest else []) + blocks[1:]:
+            parts.append(f'<pre style="white-space: pre-wrap">{html.escape(block)}</pre>')
+        parts.append("</div>")
+        return "\n".join(parts)
 
     def __str__(self) -> str:
         if self.ok:
