@@ -15,10 +15,10 @@ import warnings
 from collections.abc import Callable
 from typing import Final
 
-from parmap._check_edges import is_a
 from parmap._check_harm import UNSAFE_TO_LOAD, find_harm
 from parmap._check_hints import describe
 from parmap._check_import import ModuleScan
+from parmap._check_kinds import is_a
 from parmap._check_text import error_message, problem_of
 from parmap._check_walk import Culprit, Failure, find_culprits
 from parmap._report import CheckReport

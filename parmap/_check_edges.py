@@ -17,9 +17,11 @@ import types
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, TypeGuard, TypeVar, overload
+from typing import Any, Final
 
-__all__ = ["Group", "copied_by_value", "groups", "is_a", "short_repr"]
+from parmap._check_kinds import copied_by_value, is_a
+
+__all__ = ["Group", "groups", "short_repr"]
 
 _PROTOCOL: Final = 5
 _CLASS_SKIP: Final = frozenset(
@@ -49,54 +51,6 @@ class Group:
 
     items: Sequence[object]
     label: Callable[[int], tuple[str, ...]]
-
-
-_T = TypeVar("_T")
-_U = TypeVar("_U")
-_V = TypeVar("_V")
-
-
-@overload
-def is_a(obj: object, classes: type[_T], /) -> TypeGuard[_T]: ...
-@overload
-def is_a(obj: object, classes: tuple[type[_T], type[_U]], /) -> TypeGuard[_T | _U]: ...
-@overload
-def is_a(
-    obj: object, classes: tuple[type[_T], type[_U], type[_V]], /
-) -> TypeGuard[_T | _U | _V]: ...
-@overload
-def is_a(obj: object, classes: tuple[type, ...], /) -> bool: ...
-
-
-def is_a(obj: object, classes: type | tuple[type, ...], /) -> bool:
-    """``isinstance`` by the object's real type, as the pickler dispatches.
-
-    ``isinstance`` also asks ``obj.__class__``, which a weak proxy forwards to its
-    target (raising ``ReferenceError`` once the target is gone) and which any class
-    may override; the pickler goes by ``type(obj)`` alone.
-    """
-    return issubclass(type(obj), classes)
-
-
-def copied_by_value(obj: object, /) -> bool:
-    """Whether cloudpickle and dill copy this function or class instead of naming it.
-
-    Both store a function or class by name when its module is imported and the
-    name leads back to the very object; otherwise (``__main__``, a local or
-    lambda, a name that was rebound) they copy it with its globals.
-    """
-    module_name = getattr(obj, "__module__", None)
-    qualname = getattr(obj, "__qualname__", None)
-    if not isinstance(module_name, str) or not isinstance(qualname, str):
-        return True
-    if module_name in ("__main__", "__mp_main__"):
-        return True
-    found: object = sys.modules.get(module_name)
-    for part in qualname.split("."):
-        if found is None:
-            return True
-        found = getattr(found, part, None)
-    return found is not obj
 
 
 def short_repr(value: object, /, *, limit: int = 40) -> str:

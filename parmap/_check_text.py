@@ -13,16 +13,10 @@ import sys
 import types
 from collections.abc import Sequence
 
-from parmap._check_edges import is_a
-from parmap._check_hints import (
-    Known,
-    culprit_type_name,
-    describe,
-    describe_callable,
-    describe_unimportable,
-    type_name,
-)
+from parmap._check_byname import describe_callable, describe_unimportable
+from parmap._check_hints import Known, culprit_type_name, describe, type_name
 from parmap._check_import import NotImportableError, why_not_importable
+from parmap._check_kinds import is_a
 from parmap._check_walk import Culprit
 from parmap._report import CheckReport, Problem
 
