@@ -9,6 +9,7 @@ here just to recognise it.
 
 from __future__ import annotations
 
+import re
 import sys
 import types
 from dataclasses import dataclass
@@ -204,6 +205,12 @@ _KNOWLEDGE: Final[dict[str, Known]] = {
             "or drop it in __getstate__ and rebuild the weak reference in __setstate__",
         ),
     ),
+    "dead weak reference": Known(
+        "dead weak reference",
+        "the target of this weak reference no longer exists: a worker could only receive "
+        "a reference that is dead too",
+        ("leave it out of what is sent, or send None where a dead reference is expected",),
+    ),
     "module": Known(
         "module",
         "pickle cannot store a module object",
@@ -238,6 +245,9 @@ _KNOWLEDGE: Final[dict[str, Known]] = {
     ),
 }
 
+# How CPython shows a weak reference, or a proxy, whose target is gone (reading the
+# repr runs no code of the target's, unlike any attribute of a proxy).
+_DEAD: Final = re.compile(r"(; dead| to NoneType at 0x[0-9a-fA-F]+)>$")
 _DB_MODULES: Final = frozenset(
     {"psycopg", "psycopg2", "pymysql", "MySQLdb", "pymongo", "redis", "sqlalchemy", "duckdb"}
 )
@@ -287,6 +297,8 @@ def describe(obj: object, /) -> Known | None:
         if cls is not None and issubclass(type(obj), cls):
             if kind == "file" and type(obj).__name__ in ("BytesIO", "StringIO"):
                 continue
+            if kind == "weak reference" and _DEAD.search(repr(obj)):
+                return _KNOWLEDGE["dead weak reference"]
             return _KNOWLEDGE[kind]
     cls = type(obj)
     top = (getattr(cls, "__module__", "") or "").partition(".")[0]

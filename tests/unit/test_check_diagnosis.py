@@ -161,7 +161,13 @@ def test_check_of_a_dead_weak_proxy_reports(dead_proxy: object) -> None:
     problem = report.problems[0]
     assert problem.path == "obj -> [0]"
     assert problem.type_name == "weakref.ProxyType"
-    assert re.match(r"a weak reference does not own its target", problem.reason)
+    assert problem.reason == (
+        "the target of this weak reference no longer exists: a worker could only receive a "
+        "reference that is dead too"
+    )
+    assert problem.fixes == (
+        "leave it out of what is sent, or send None where a dead reference is expected",
+    )
     assert re.search(r"^  -> \[0\]  \(weakref\.ProxyType\)$", str(report), re.MULTILINE)
 
 

@@ -529,7 +529,7 @@ CASES = [
         "pickle cloudpickle",
         "obj",
         r"ProxyType",
-        r"target itself",
+        r"leave it out",
         winner="dill",
     ),
     case(
