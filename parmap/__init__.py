@@ -26,6 +26,7 @@ from parmap.errors import (
     RemoteTraceback,
     UnpicklableError,
     WorkerDiedError,
+    WorkerStartError,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ __all__ = [
     "ThreadBackend",
     "UnpicklableError",
     "WorkerDiedError",
+    "WorkerStartError",
     "__version__",
     "check",
     "imap",

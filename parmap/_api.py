@@ -7,10 +7,12 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, TypeVar, Unpack
 
 from parmap import _worker
+from parmap._arguments import check_callable, iterators, length_of
 from parmap._options import MapOptions, Options, parse_options
 from parmap._progress import Progress
 from parmap._scheduler import Scheduler
 from parmap._task import Job
+from parmap._tracebacks import user_facing
 from parmap.backends._base import Backend
 
 T = TypeVar("T")
@@ -32,39 +34,6 @@ def resolve_backend(options: Options, /) -> tuple[Backend, bool]:
     from parmap.backends import create
 
     return create(backend, options), True
-
-
-def _length(iterables: tuple[Iterable[Any], ...]) -> int | None:
-    lengths = []
-    for iterable in iterables:
-        if not hasattr(iterable, "__len__"):
-            return None
-        try:
-            lengths.append(len(iterable))  # type: ignore[arg-type]
-        except TypeError:
-            return None
-    return min(lengths)
-
-
-def _check_callable(where: str, func: Any) -> None:
-    if not callable(func):
-        raise TypeError(
-            f"{where}() needs a function as its first argument, got {type(func).__name__} "
-            f"{func!r:.60}; call it as {where}(func, items)"
-        )
-
-
-def _iterators(where: str, iterables: tuple[Any, ...]) -> list[Iterator[Any]]:
-    """One iterator per iterable, each made once (a second ``iter()`` may have effects)."""
-    iterators = []
-    for position, iterable in enumerate(iterables):
-        try:
-            iterators.append(iter(iterable))
-        except TypeError:
-            raise TypeError(
-                f"{where}() argument {position + 2} must be iterable, got {type(iterable).__name__}"
-            ) from None
-    return iterators
 
 
 def imap(
@@ -89,11 +58,10 @@ def imap(
     Returns:
         An iterator of results, in input order unless ``ordered=False``.
     """
-    _check_callable("imap", func)
+    check_callable("imap", func)
     sources = (iterable, *iterables)
-    iterators = _iterators("imap", sources)
     opts = parse_options("imap", dict(options))
-    return _flatten(_run(func, iterators, _length(sources), opts))
+    return _flatten(_run(func, iterators("imap", sources), length_of(sources), opts))
 
 
 def parallel_map(
@@ -116,13 +84,15 @@ def parallel_map(
         WorkerDiedError: a worker died running an item (with ``on_error="raise"``).
         Exception: the function's own exception, of its own type, naming the item.
     """
-    _check_callable("parallel_map", func)
+    check_callable("parallel_map", func)
     sources = (iterable, *iterables)
-    iterators = _iterators("parallel_map", sources)
     opts = parse_options("parallel_map", dict(options))
     results: list[T] = []
-    for block in _run(func, iterators, _length(sources), opts):
-        results.extend(block)
+    try:
+        for block in _run(func, iterators("parallel_map", sources), length_of(sources), opts):
+            results.extend(block)
+    except BaseException as exc:  # noqa: BLE001 - re-raised, with a shorter traceback
+        raise user_facing(exc)
     return results
 
 
@@ -130,7 +100,14 @@ def _flatten(blocks: Iterator[list[T]]) -> Generator[T, None, None]:
     """Yield the results of each block: a generator, so ``close()`` stops the run at once."""
     try:
         for block in blocks:
-            yield from block
+            # Hand each result over and let go of it: the caller may drop it at once.
+            block.reverse()
+            while block:
+                yield block.pop()
+    except GeneratorExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - re-raised, with a shorter traceback
+        raise user_facing(exc)
     finally:
         close = getattr(blocks, "close", None)
         if close is not None:

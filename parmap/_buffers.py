@@ -8,9 +8,12 @@ written to a file in ``/dev/shm`` (memory, not disk), and the receiver reads
 each straight into a ``bytearray`` that the unpickled array then uses without
 another copy, and removes the file at once.
 
-Files are named ``parmap-<caller pid>-<token>`` so that whatever an
-interrupted run leaves behind is swept by the caller (or by a worker whose
-caller died). Where ``/dev/shm`` does not exist, everything goes in band.
+Files are named ``parmap-<caller pid>-<run token>-<random>``: whatever an
+interrupted run leaves behind is swept by that run alone (never another run
+of the same process, which may still be reading its own), by a worker whose
+caller died, or by the first pool any later caller starts, once the caller
+pid they name is gone. Where ``/dev/shm`` does not exist, everything goes in
+band.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from typing import Final
 THRESHOLD: Final = 1 << 20
 _SHM: Final = "/dev/shm"
 _ENTRY = struct.Struct("<Hq")  # name length, size
+#: Characters of a run token (bytes of the task header that carries it).
+TOKEN_SIZE: Final = 8
 
 
 def shared_directory() -> str | None:
@@ -41,11 +46,12 @@ class Spill:
     Args:
         directory: where the files go (see :func:`shared_directory`).
         owner: the caller's pid, which names the files for sweeping.
+        token: the run's token (see :func:`new_token`), which names them too.
     """
 
-    def __init__(self, directory: str, owner: int) -> None:
+    def __init__(self, directory: str, owner: int, token: str) -> None:
         self._directory = directory
-        self._owner = owner
+        self._prefix = f"parmap-{owner}-{token}-"
         self.files: list[tuple[str, int]] = []
 
     def __call__(self, buffer: pickle.PickleBuffer) -> bool:
@@ -56,7 +62,7 @@ class Spill:
             return True
         if view.nbytes < THRESHOLD:
             return True
-        name = f"parmap-{self._owner}-{os.urandom(8).hex()}"
+        name = f"{self._prefix}{os.urandom(8).hex()}"
         path = os.path.join(self._directory, name)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -116,11 +122,42 @@ def read(data: memoryview, /) -> tuple[list[bytearray], memoryview]:
     return buffers, data[offset:]
 
 
-def sweep(owner: int, /) -> None:
-    """Remove the buffer files of the run of caller ``owner`` that nobody read."""
+def new_token() -> str:
+    """A token naming one run's buffer files (eight hex digits)."""
+    return os.urandom(TOKEN_SIZE // 2).hex()
+
+
+def sweep(owner: int, /, token: str | None = None) -> None:
+    """Remove the unread buffer files of caller ``owner``: one run's, or all its runs'."""
     directory = shared_directory()
     if directory is None:
         return
-    for path in glob.glob(os.path.join(directory, f"parmap-{owner}-*")):
-        with contextlib.suppress(FileNotFoundError):
+    pattern = f"parmap-{owner}-{token or '*'}-*"
+    for path in glob.glob(os.path.join(directory, pattern)):
+        with contextlib.suppress(OSError):
             os.unlink(path)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def sweep_orphans() -> None:
+    """Remove the buffer files of callers that no longer run (killed with their workers)."""
+    directory = shared_directory()
+    if directory is None:
+        return
+    owners: set[int] = set()
+    for path in glob.glob(os.path.join(directory, "parmap-*-*")):
+        named = os.path.basename(path).split("-")[1]
+        if named.isdigit():
+            owners.add(int(named))
+    for owner in owners:
+        if owner != os.getpid() and _gone(owner):
+            sweep(owner)

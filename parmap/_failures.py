@@ -7,6 +7,7 @@ from typing import Any
 
 from parmap import _remote
 from parmap._task import Fatal, RemoteFailure, WorkerLost
+from parmap.backends._startup import died_starting
 from parmap.errors import UnpicklableError, WorkerDiedError
 
 _CAUSES: dict[int, str] = {
@@ -37,6 +38,13 @@ def _how(exitcode: int | None) -> tuple[str, str]:
         "the function (or a library it called) ended the process with os._exit(), or a "
         "thread called sys.exit()",
     )
+
+
+def start_failed(event: WorkerLost, /) -> BaseException:
+    """The error for a worker that ended before it was ready."""
+    how, cause = _how(event.exitcode)
+    signalled = cause if event.exitcode is not None and event.exitcode < 0 else ""
+    return died_starting(event.start_method, event.pid, how, signalled)
 
 
 def lost(event: WorkerLost, index: int, item: Any, timeout: float | None, /) -> BaseException:

@@ -56,6 +56,11 @@ _SKIPPED_CLASS_ATTRS = frozenset(
         "__annotations__",
         "__slotnames__",
         "_abc_impl",
+        # Python 3.13 records where a class starts and which attributes its
+        # methods assign: the first moves with unrelated edits above the
+        # class, the second follows from the methods' code, fingerprinted already.
+        "__firstlineno__",
+        "__static_attributes__",
     }
 )
 _LIBRARY_DIRS = ("site-packages", "dist-packages")

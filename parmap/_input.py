@@ -31,7 +31,9 @@ class Input:
         pending: segments read (or sent back) and waiting to be submitted.
         keys: cache keys of the items not yet stored, by index.
         read: how many items have been read.
-        exhausted: the input has no more items.
+        exhausted: the input has no more items (or it raised, or the run needs no more).
+        error: what the input raised after its first ``read`` items, if it did;
+            like ``map``, the run raises it after yielding their results.
     """
 
     def __init__(self, arguments: Iterator[Any], total: int | None, star: bool, cache: Any) -> None:
@@ -43,10 +45,19 @@ class Input:
         self.keys: dict[int, bytes] = {}
         self.read = 0
         self.exhausted = False
+        self.error: Exception | None = None
 
     def read_more(self, count: int, /) -> list[tuple[int, Any]]:
         """Read up to ``count`` items; returns the cache hits, the rest goes to ``pending``."""
-        batch = list(itertools.islice(self._arguments, count))
+        batch: list[Any] = []
+        if self.exhausted:
+            return []
+        try:
+            # extend() keeps the items read before the input raised.
+            batch.extend(itertools.islice(self._arguments, count))
+        except Exception as exc:  # noqa: BLE001 - raised in its turn, after earlier results
+            self.error = exc
+            self.exhausted = True
         if len(batch) < count:
             self.exhausted = True
         start = self.read
@@ -79,6 +90,18 @@ class Input:
         if self._total is None:
             return None
         return self._total - self.read + sum(len(s.args) for s in self.pending)
+
+    def stop_at(self, index: int, /) -> None:
+        """Read nothing more; drop what is pending from ``index`` on (no result is needed)."""
+        self.exhausted = True
+        kept: deque[Segment] = deque()
+        for segment in self.pending:
+            if segment.start < index:
+                segment.args = segment.args[: index - segment.start]
+                kept.append(segment)
+        self.pending = kept
+        for stale in [i for i in self.keys if i >= index]:
+            del self.keys[stale]
 
     def send_back(self, segments: list[Segment], /) -> None:
         """Put segments at the front of ``pending``, in their order (they run next)."""

@@ -88,6 +88,16 @@ def _positive_int(name: str, value: Any, *, allow_none: bool, allow_zero: bool =
         )
 
 
+def _runs_in_caller(backend: Any) -> bool:
+    # A backend object names itself with the same names (Backend.name).
+    name = backend if isinstance(backend, str) else getattr(backend, "name", None)
+    return name == "serial"
+
+
+def _backend_name(backend: Any) -> str:
+    return backend if isinstance(backend, str) else type(backend).__name__
+
+
 def parse_options(where: str, options: dict[str, Any], /) -> Options:
     """Check every option and return them frozen.
 
@@ -122,6 +132,13 @@ def parse_options(where: str, options: dict[str, Any], /) -> Options:
     ):
         raise ValueError(
             f"`timeout` must be a positive number of seconds or None, got {opts.timeout!r}"
+        )
+    if opts.timeout is not None and _runs_in_caller(opts.backend):
+        raise ValueError(
+            f"`timeout` cannot be kept by backend={_backend_name(opts.backend)!r}: it runs each "
+            "item in the caller's own thread and cannot stop one that runs late. Use "
+            "backend='processes' (a late item's worker is stopped) or 'threads' (a late "
+            "item is abandoned), or leave `timeout` out"
         )
     if opts.initializer is not None and not callable(opts.initializer):
         raise TypeError(f"`initializer` must be callable, got {opts.initializer!r}")

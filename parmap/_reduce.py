@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final, TypeVar, Unpack
 
 from parmap._api import imap
+from parmap._arguments import iterate, length_of
 from parmap._options import MapOptions, parse_options
 from parmap._reduce_chunk import Chunk, ChunkReducer, Partial, Skipped
 from parmap._remote import NOTE_PREFIX
@@ -64,8 +65,8 @@ def chunk_size(length: int | None, chunksize: int | None, /) -> int:
 class _Chunks:
     """The input cut into ``(start, items)`` chunks, read lazily; sized when the input is."""
 
-    def __init__(self, iterable: Iterable[Any], size: int, length: int | None) -> None:
-        self._iterable, self._size, self._length = iterable, size, length
+    def __init__(self, items: Iterator[Any], size: int, length: int | None) -> None:
+        self._items, self._size, self._length = items, size, length
 
     def __len__(self) -> int:
         if self._length is None:
@@ -73,7 +74,7 @@ class _Chunks:
         return math.ceil(self._length / self._size)
 
     def __iter__(self) -> Iterator[Chunk]:
-        items = iter(self._iterable)
+        items = self._items
         for start in itertools.count(0, self._size):
             batch = list(itertools.islice(items, self._size))
             if not batch:
@@ -106,13 +107,11 @@ class _Tree:
 
 
 def _length(iterable: Iterable[Any]) -> int | None:
-    try:
-        return len(iterable)  # type: ignore[arg-type]
-    except TypeError:
-        return None
+    return length_of((iterable,))
 
 
-def _check_arguments(mapper: Any, reducer: Any, iterable: Any, combine: Any) -> None:
+def _check_arguments(mapper: Any, reducer: Any, iterable: Any, combine: Any) -> Iterator[Any]:
+    """Check the arguments; returns the one iterator of the input (``iter()`` is called once)."""
     for name, func in (("mapper", mapper), ("reducer", reducer)):
         if not callable(func):
             raise TypeError(
@@ -121,12 +120,7 @@ def _check_arguments(mapper: Any, reducer: Any, iterable: Any, combine: Any) -> 
             )
     if combine is not None and not callable(combine):
         raise TypeError(f"`combine` must be a function or None, got {type(combine).__name__}")
-    try:
-        iter(iterable)
-    except TypeError:
-        raise TypeError(
-            f"map_reduce() argument 3 must be iterable, got {type(iterable).__name__}"
-        ) from None
+    return iterate("map_reduce", 3, iterable)
 
 
 def map_reduce(
@@ -175,7 +169,7 @@ def map_reduce(
         WorkerDiedError: a worker died while reducing a chunk.
         Exception: the mapper's or reducer's own exception, naming the item.
     """
-    _check_arguments(mapper, reducer, iterable, combine)
+    items = _check_arguments(mapper, reducer, iterable, combine)
     given: dict[str, Any] = dict(options)
     opts = parse_options("map_reduce", given)
     if opts.on_error == "collect":
@@ -209,7 +203,7 @@ def map_reduce(
     )
     tree = _Tree(combine or reducer)
     skipped: list[Skipped] = []
-    chunks = _Chunks(iterable, size, _length(iterable))
+    chunks = _Chunks(items, size, _length(iterable))
     try:
         partials: Iterator[Any] = imap(chunk_reducer, chunks, **given)
         for partial in partials:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import pickle
 import reprlib
 import traceback
 from typing import Any
 
+from parmap import serializers
 from parmap._task import RemoteFailure
 from parmap.errors import RemoteError, RemoteTraceback
 
@@ -39,9 +39,12 @@ def type_name(exc: BaseException, /) -> str:
 def pack(exc: BaseException, /) -> RemoteFailure:
     """Pack an exception raised in a worker so that it can travel back.
 
-    The exception itself travels only when it survives a pickle round trip
-    here: a custom ``__init__`` signature or an unpicklable attribute would
-    otherwise fail (or hang other pools) on the caller's side.
+    The exception travels with the same serializer choice as results (plain
+    pickle, else cloudpickle, else dill), so an exception class defined in
+    ``__main__`` or a notebook arrives as itself. It travels only when it
+    survives a round trip here: a custom ``__init__`` signature or an
+    unpicklable attribute would otherwise fail (or hang other pools) on the
+    caller's side; then a :class:`RemoteError` stands in for it.
     """
     tb = "".join(traceback.format_exception(exc))
     try:
@@ -52,9 +55,9 @@ def pack(exc: BaseException, /) -> RemoteFailure:
     try:
         # The caller attaches the traceback as __cause__; do not ship the local chain.
         exc.__traceback__ = None
-        payload = pickle.dumps(exc, protocol=5)
-        pickle.loads(payload)
-    except Exception:  # noqa: BLE001 - any failure means "send the stand-in"
+        payload = serializers.dumps(exc)
+        serializers.loads(payload)
+    except BaseException:  # noqa: BLE001 - any failure means "send the stand-in"
         payload = None
     return RemoteFailure(payload, type_name(exc), message, tb, os.getpid())
 
@@ -64,8 +67,8 @@ def rebuild(failure: RemoteFailure, /) -> BaseException:
     exc: BaseException | None = None
     if failure.payload is not None:
         try:
-            exc = pickle.loads(failure.payload)
-        except Exception:  # noqa: BLE001 - fall back to the stand-in
+            exc = serializers.loads(failure.payload)
+        except (Exception, SystemExit):  # noqa: BLE001 - fall back to the stand-in
             exc = None
     if not isinstance(exc, BaseException):
         exc = RemoteError(failure.type_name, failure.message)

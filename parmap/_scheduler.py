@@ -29,6 +29,20 @@ from parmap.backends._base import Session
 from parmap.errors import PicklingWarning, caller_stacklevel
 
 _SKIPPED = object()
+
+
+@dataclass(slots=True)
+class _End:
+    """Where the results end: an error to raise in its turn, or (None) a StopIteration.
+
+    ``map`` raises an item's error only after yielding every earlier result,
+    and ends quietly at an item whose function raised ``StopIteration``; a run
+    does the same by putting this marker at the item's index.
+    """
+
+    error: BaseException | None
+
+
 _POLL_SECONDS = 0.25
 #: The most items the caller runs in one go before it yields their results.
 _INLINE_BATCH = 4096
@@ -78,13 +92,15 @@ class Scheduler:
         self._attempts: dict[int, int] = {}
         self._tasks: dict[int, _Running] = {}
         self._task_ids = itertools.count()
-        self._ready: dict[int, list[Any]] = {}
+        self._ready: dict[int, list[Any] | _End] = {}
         self._next = 0
         self._yielded = 0
         self._skipped = 0
         self._warned = False
         self._batch = 1
         self._began: float | None = None
+        #: The index where the results end (an error or StopIteration there), if known.
+        self._limit: int | None = None
 
     # -- the run -------------------------------------------------------------------
 
@@ -98,7 +114,13 @@ class Scheduler:
         )
         try:
             while True:
-                yield from self._drain()
+                for block in self._drain():
+                    if isinstance(block, _End):
+                        if block.error is not None:
+                            raise block.error
+                        self._ended()
+                        return
+                    yield block
                 if self._done():
                     break
                 if inline:
@@ -121,6 +143,25 @@ class Scheduler:
                 stacklevel=caller_stacklevel(),
             )
 
+    def _ended(self) -> None:
+        """The results ended early (StopIteration): stop what is still running."""
+        if self._tasks:
+            self._session.cancel()
+        else:
+            self._session.close()
+
+    def _end_at(self, index: int, marker: _End) -> None:
+        """Make ``index`` the end of the results (the earliest such index wins)."""
+        if self._limit is not None and index >= self._limit:
+            return
+        if self._limit is not None:
+            self._ready.pop(self._limit, None)
+        self._limit = index
+        self._ready[index] = marker
+        for late in [i for i in self._ready if i > index]:
+            del self._ready[late]
+        self._input.stop_at(index)
+
     def _done(self) -> bool:
         return (
             self._input.exhausted
@@ -129,26 +170,51 @@ class Scheduler:
             and not self._ready
         )
 
-    def _drain(self) -> Iterator[list[Any]]:
+    def _drain(self) -> Iterator[list[Any] | _End]:
         ready = self._ready
         while ready:
             if self._options.ordered:
                 if self._next not in ready:
                     return
                 block = ready.pop(self._next)
+                if isinstance(block, _End):
+                    yield block
+                    return
                 self._next += len(block)
             else:
-                _, block = ready.popitem()
+                index = next((i for i, b in ready.items() if not isinstance(b, _End)), None)
+                if index is None:
+                    # Only the end is left: an error comes as soon as nothing else
+                    # is ready; a StopIteration waits for the items before it.
+                    marker = next(iter(ready.values()))
+                    assert isinstance(marker, _End)
+                    if marker.error is not None or self._next_unfinished() is None:
+                        yield marker
+                    return
+                block = ready.pop(index)
+                assert not isinstance(block, _End)
             self._yielded += len(block)
             if self._skipped:
                 block = [value for value in block if value is not _SKIPPED]
             yield block
+
+    def _next_unfinished(self) -> int | None:
+        """The first index before the end whose result is still to come, or None."""
+        limit = self._limit if self._limit is not None else float("inf")
+        starts = [r.task.start + r.reported for r in self._tasks.values()]
+        starts += [segment.start for segment in self._input.pending]
+        before = [start for start in starts if start < limit]
+        return min(before) if before else None
 
     def _read_more(self, count: int) -> None:
         """Read up to ``count`` more items; cache hits are ready at once."""
         for index, value in self._input.read_more(count):
             self._ready[index] = [value]
             self._progress.update(1)
+        error = self._input.error
+        if error is not None:
+            self._input.error = None
+            self._end_at(self._input.read, _End(error))
 
     def _window_full(self) -> bool:
         done = self._next if self._options.ordered else self._yielded
@@ -174,13 +240,18 @@ class Scheduler:
             segment = Segment(segment.start, segment.args[: self._batch], segment.single)
         func = self._job.func
         results: list[Any] = []
+        append = results.append
         started = clock()
         try:
+            # A loop, not list.extend(map(...)): that would take a StopIteration
+            # raised by the function for the end of the items.
             if self._job.star:
-                results.extend(itertools.starmap(func, segment.args))
+                for args in segment.args:
+                    append(func(*args))
             else:
-                results.extend(map(func, segment.args))
-        except Exception as exc:  # noqa: BLE001 - handled by the error policy
+                for arg in segment.args:
+                    append(func(arg))
+        except BaseException as exc:  # noqa: BLE001 - see _fail: Ctrl-C ends the run in order
             done = len(results)
             self._finish(segment.start, results)
             rest_args = segment.args[done + 1 :]
@@ -223,6 +294,8 @@ class Scheduler:
                 self._read_more(size)
                 continue
             segment = self._input.pending.popleft()
+            if self._limit is not None and segment.start >= self._limit:
+                continue  # past the end of the results
             if not segment.single and len(segment.args) > size:
                 self._input.pending.appendleft(Segment(segment.start + size, segment.args[size:]))
                 segment = Segment(segment.start, segment.args[:size])
@@ -292,6 +365,9 @@ class Scheduler:
         self._fail(first, items[0], error, pid=None, annotate=False)
 
     def _lost(self, event: WorkerLost) -> None:
+        if not event.started:
+            # Every worker would fail the same way: no item is to blame.
+            raise _failures.start_failed(event)
         requeue: list[Segment] = []
         for position, task_id in enumerate(event.task_ids):
             running = self._tasks.pop(task_id, None)
@@ -324,6 +400,8 @@ class Scheduler:
     # -- outcomes --------------------------------------------------------------------
 
     def _finish(self, start: int, values: list[Any]) -> None:
+        if self._limit is not None and start + len(values) > self._limit:
+            values = values[: max(0, self._limit - start)]  # past the end: not needed
         if not values:
             return
         if self._cache is not None:
@@ -342,16 +420,27 @@ class Scheduler:
         annotate: bool = True,
     ) -> None:
         options = self._options
+        if self._limit is not None and index >= self._limit:
+            return  # past the end of the results: map would never have run it
         exc = _remote.rebuild(value) if isinstance(value, RemoteFailure) else value
         attempts = self._attempts.get(index, 0)
-        if attempts < options.retries and isinstance(exc, options.retry_on):
+        retry = isinstance(exc, options.retry_on) and not isinstance(exc, KeyboardInterrupt)
+        if attempts < options.retries and retry:
             self._attempts[index] = attempts + 1
             self._input.pending.appendleft(Segment(index, [item], single=True))
             return
+        if options.on_error == "raise" and isinstance(exc, StopIteration):
+            # As in map: the results end quietly before this item.
+            self._end_at(index, _End(None))
+            return
         if annotate:
             _remote.annotate(exc, index=index, item=item, pid=pid)
-        if options.on_error == "raise":
-            raise exc
+        # KeyboardInterrupt ends the run under every policy: in the caller's
+        # own thread it may be a real Ctrl-C, never an item's failure.
+        if options.on_error == "raise" or isinstance(exc, KeyboardInterrupt):
+            # Raised in its turn, once every earlier result has been yielded.
+            self._end_at(index, _End(exc))
+            return
         self._input.keys.pop(index, None)
         kept = Failure(index, item, exc) if options.on_error == "collect" else _SKIPPED
         self._ready[index] = [kept]

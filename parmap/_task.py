@@ -133,6 +133,9 @@ class WorkerLost:
         pid: the worker's process id, if any.
         timed_out: the worker was stopped because ``index`` exceeded ``timeout``.
         detail: what the backend knows of the cause when there is no exit code.
+        started: the worker had finished starting (False: it failed at
+            start-up, and no item is to blame).
+        start_method: how the worker was started, for messages.
     """
 
     task_ids: list[int]
@@ -141,6 +144,8 @@ class WorkerLost:
     pid: int | None
     timed_out: bool = False
     detail: str = ""
+    started: bool = True
+    start_method: str = ""
 
 
 @dataclass(slots=True)

@@ -23,17 +23,27 @@ WORKER_ENV = "PARMAP_WORKER"
 
 # Messages from the caller: a one-byte kind, then a fixed header.
 MSG_FUNC = b"F"  # digest, then the payload of (func, initializer, initargs)
-MSG_TASK = b"T"  # task id, digest; the chunk follows as its own message
+MSG_TASK = b"T"  # task id, digest, run token; the chunk follows as its own message
 MSG_STOP = b"S"
 # Messages to the caller.
 MSG_RESULTS = b"R"  # task id, done flag, busy seconds; the outcomes follow as their own message
+MSG_READY = b"Y"  # the worker started; sent once, first
 MSG_SETUP_FAILED = b"I"
 MSG_CHUNK_FAILED = b"X"  # task id; the chunk could not be unpickled here
 
-TASK_HEADER = struct.Struct("<q16s")
+TASK_HEADER = struct.Struct(f"<q16s{_buffers.TOKEN_SIZE}s")
 RESULTS_HEADER = struct.Struct("<q?dqq")  # task id, done, busy, offset, count
 TASK_ID = struct.Struct("<q")
 DIGEST_SIZE = 16
+
+#: Seconds between a worker's checks that its caller still runs.
+WATCH_INTERVAL = 0.5
+
+#: The "item running now" a worker shows while it unpickles a chunk.
+LOADING = -2
+
+#: A worker's exit code when it stops because its caller is gone.
+EXIT_ORPHANED = 75
 
 #: Functions a warm worker keeps; beyond that the oldest is dropped (and sent
 #: again if a later run needs it).
@@ -73,6 +83,12 @@ def run_items(
             timeouts name the item from it).
         pack: turns an exception into what travels back (in-process backends
             keep the exception itself).
+
+    Whatever the function raises is that item's outcome, ``KeyboardInterrupt``
+    and ``SystemExit`` included: as in ``map`` they belong to the item, not to
+    the worker. A ``KeyboardInterrupt`` ends the run at that item under every
+    ``on_error`` policy (in the caller's own thread it may be a real Ctrl-C),
+    so the chunk stops there: the items after it are not run.
     """
     values: list[Any] = []
     errors: dict[int, Any] = {}
@@ -84,11 +100,11 @@ def run_items(
             mark(first_index + position)
         try:
             values.append(func(*item_args) if star else func(item_args))
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - reported per item
-            # SystemExit too: sys.exit() in the function fails that item, as it
-            # would end a plain map, instead of silently killing the worker.
+        except BaseException as exc:  # noqa: BLE001 - reported per item
             values.append(None)
             errors[position - offset] = pack(exc)
+            if isinstance(exc, KeyboardInterrupt):
+                break
         now = clock()
         if now - last_flush >= flush_interval:
             flush(offset, values, errors, now - started, False)
@@ -117,7 +133,11 @@ def pack_results(
         payload = serializers.dumps(
             (offset, values, errors), serializer, portable=False, spill=spill
         )
-    except serializers.SerializationFailure:
+    except (serializers.SerializationFailure, SystemExit, KeyboardInterrupt):
+        # SystemExit too: a result whose __reduce__ calls sys.exit() fails
+        # its item instead of ending the worker.
+        if spill is not None:
+            spill.discard()
         _explain_results(start, offset, values, errors, serializer)
         payload = serializers.dumps(
             (offset, values, errors), serializer, portable=False, spill=spill
@@ -144,6 +164,8 @@ def _explain_results(
             continue
         try:
             serializers.dumps(value, serializer, portable=False)
+        except (SystemExit, KeyboardInterrupt) as exc:
+            values[position], errors[position] = None, _remote.pack(exc)
         except serializers.SerializationFailure:
             error = unpicklable_error(
                 value,
@@ -155,14 +177,37 @@ def _explain_results(
             values[position], errors[position] = None, _remote.pack(error)
 
 
-def _watch_parent(parent_pid: int) -> None:
-    # A worker whose caller is gone (killed outright) must not live on: the
-    # parent's pid changes when the process is re-parented.
+def caller_alive(caller_pid: int, parent_pid: int, /) -> bool:
+    """Whether the caller that started this worker still runs.
+
+    The caller is not always the parent: under forkserver the fork server is.
+    A worker is re-parented when its parent dies, and the fork server exits
+    when its last client does; a caller killed outright may also linger as a
+    zombie that ``kill(pid, 0)`` still finds, so its state is read as well.
+    """
+    if os.getppid() != parent_pid:
+        return False
+    try:
+        os.kill(caller_pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{caller_pid}/stat", "rb") as stat:
+            state = stat.read().rpartition(b")")[2].split()[:1]
+    except OSError:
+        return True
+    return state != [b"Z"]
+
+
+def _watch_caller(caller_pid: int, parent_pid: int) -> None:
+    # A worker whose caller is gone (killed outright) must not live on.
     while True:
-        time.sleep(0.5)
-        if os.getppid() != parent_pid:
-            _buffers.sweep(parent_pid)
-            os._exit(1)
+        time.sleep(WATCH_INTERVAL)
+        if not caller_alive(caller_pid, parent_pid):
+            _buffers.sweep(caller_pid)
+            os._exit(EXIT_ORPHANED)
 
 
 def _receive(conn: Any, inbox: queue.SimpleQueue[bytes | None]) -> None:
@@ -176,7 +221,7 @@ def _receive(conn: Any, inbox: queue.SimpleQueue[bytes | None]) -> None:
             return
 
 
-def main(conn: Any, state: Any, parent_pid: int) -> None:
+def main(conn: Any, state: Any, caller_pid: int) -> None:
     """The loop of a worker process: receive functions and chunks, send outcomes.
 
     Args:
@@ -184,12 +229,16 @@ def main(conn: Any, state: Any, parent_pid: int) -> None:
         state: a shared array of two signed 64-bit integers: the index of the
             item running now (-1 when idle), read by the caller on a death, and
             the number of items started, which times each item for ``timeout``.
-        parent_pid: the caller's pid, watched so that the worker exits if the
-            caller is killed.
+        caller_pid: the caller's pid, watched so that the worker exits if the
+            caller is killed (it is not the parent under forkserver).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller handles Ctrl-C
     os.environ[WORKER_ENV] = "1"
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    watch = (caller_pid, os.getppid())
+    threading.Thread(target=_watch_caller, args=watch, daemon=True).start()
+    # Tells the caller that start-up is over: a death before this message is
+    # the worker's failure to start, not any item's fault.
+    conn.send_bytes(MSG_READY)
     current = memoryview(state).cast("B").cast("q")
 
     def mark(index: int) -> None:
@@ -215,7 +264,7 @@ def main(conn: Any, state: Any, parent_pid: int) -> None:
                 )
                 if initializer is not None:
                     initializer(*initargs)
-            except Exception as exc:  # noqa: BLE001 - reported to the caller
+            except BaseException as exc:  # noqa: BLE001 - reported to the caller
                 conn.send_bytes(MSG_SETUP_FAILED + serializers.dumps(_remote.pack(exc)))
                 return
             functions[digest] = (func, serializer, star)
@@ -223,15 +272,19 @@ def main(conn: Any, state: Any, parent_pid: int) -> None:
                 # The caller forgets the same one: both drop the oldest.
                 del functions[next(iter(functions))]
             continue
-        task_id, digest = TASK_HEADER.unpack_from(message, 1)
+        task_id, digest, token = TASK_HEADER.unpack_from(message, 1)
         chunk = inbox.get()
         if chunk is None:
             return
         func, serializer, star = functions[digest]
+        # Loading the chunk runs the items' own unpickling code, which may
+        # block: it is timed like an item, for no item in particular.
+        mark(LOADING)
         try:
             start, args = serializers.loads(chunk)
-        except Exception as exc:  # noqa: BLE001 - reported; the caller isolates the item
+        except BaseException as exc:  # noqa: BLE001 - reported; the caller isolates the item
             failure = serializers.dumps(_remote.pack(exc))
+            current[0] = -1
             conn.send_bytes(MSG_CHUNK_FAILED + TASK_ID.pack(task_id) + failure)
             continue
 
@@ -244,8 +297,9 @@ def main(conn: Any, state: Any, parent_pid: int) -> None:
             task_id: int = task_id,
             start: int = start,
             serializer: str = serializer,
+            token: str = token.decode(),
         ) -> None:
-            spill = Spill(shared, parent_pid) if shared is not None else None
+            spill = Spill(shared, caller_pid, token) if shared is not None else None
             body = pack_results(start, offset, values, errors, serializer, spill)
             header = RESULTS_HEADER.pack(task_id, done, busy, offset, len(values))
             conn.send_bytes(MSG_RESULTS + header)

@@ -5,6 +5,7 @@ The hierarchy::
     Exception
     ├── ParmapError                      base of parmap's own errors
     │   ├── WorkerDiedError              a worker process ended abruptly
+    │   │   └── WorkerStartError         a worker process could not start (no item to blame)
     │   └── RemoteError                  stand-in for a worker exception that could not travel
     ├── pickle.PicklingError
     │   └── UnpicklableError             (also a ParmapError) an object cannot be shipped
@@ -97,6 +98,26 @@ class WorkerDiedError(ParmapError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_worker_died, (str(self), self.exitcode, self.pid, self.index))
+
+
+class WorkerStartError(WorkerDiedError):
+    """Worker processes cannot start: the script, not any item, is to blame.
+
+    Raised before any worker starts when the main script cannot be imported
+    by spawn or forkserver workers (read from standard input, or starting
+    workers outside its ``if __name__ == "__main__":`` block), and when a
+    worker ends before it is ready.
+    """
+
+    def __init__(self, message: str, /, *, pid: int | None = None) -> None:
+        super().__init__(message, exitcode=None, pid=pid, index=None)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_worker_start, (str(self), self.pid))
+
+
+def _rebuild_worker_start(message: str, pid: int | None) -> WorkerStartError:
+    return WorkerStartError(message, pid=pid)
 
 
 def _rebuild_worker_died(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import sys
 from collections.abc import Callable
 from types import FunctionType
 from typing import Any, Final
@@ -64,16 +65,48 @@ class _NotPortableError(pickle.PicklingError):
     """A ``__main__`` object would be pickled by reference where that cannot resolve."""
 
 
+_MAIN_MODULES: Final = frozenset({"__main__", "__mp_main__"})
+
+
+def _by_value_modules() -> frozenset[str]:
+    """Modules the caller registered with ``cloudpickle.register_pickle_by_value``."""
+    cloudpickle = sys.modules.get("cloudpickle")
+    if cloudpickle is None:
+        return frozenset()  # nothing can have been registered
+    return frozenset(cloudpickle.list_registry_pickle_by_value())
+
+
+def _registered(module: str, registered: frozenset[str]) -> bool:
+    return any(module == name or module.startswith(name + ".") for name in registered)
+
+
 class _PortablePickler(pickle.Pickler):
-    """The C pickler, refusing references to ``__main__`` functions and classes."""
+    """The C pickler, refusing references that cannot resolve or must not be used.
+
+    Refused: functions and classes defined in ``__main__`` (when ``portable``;
+    the receiver may not share the caller's ``__main__``), and those of modules
+    registered with ``cloudpickle.register_pickle_by_value`` (always: the
+    caller asked for their current code and globals to travel).
+    """
+
+    def __init__(self, file: Any, *, portable: bool, registered: frozenset[str], **kw: Any) -> None:
+        super().__init__(file, protocol=PROTOCOL, **kw)
+        self._portable = portable
+        self._by_value = registered
 
     def reducer_override(self, obj: Any) -> Any:
         # Called only for non-trivial objects: plain ints, strs, lists, dicts …
         # never reach here, so plain data keeps the C pickler's full speed.
-        if isinstance(obj, (type, FunctionType)) and getattr(obj, "__module__", "") == "__main__":
-            raise _NotPortableError(
-                f"{obj.__qualname__} is defined in __main__ and would be pickled by reference"
-            )
+        if isinstance(obj, (type, FunctionType)):
+            module = getattr(obj, "__module__", None) or ""
+            if self._portable and module in _MAIN_MODULES:
+                raise _NotPortableError(
+                    f"{obj.__qualname__} is defined in __main__ and would be pickled by reference"
+                )
+            if self._by_value and _registered(module, self._by_value):
+                raise _NotPortableError(
+                    f"{obj.__qualname__} is in module {module}, registered to be pickled by value"
+                )
         return NotImplemented
 
 
@@ -91,17 +124,14 @@ class _PlainProbe(_PortablePickler):
     """Pickles into nothing, noting whether anything but plain data was met."""
 
     def __init__(self, portable: bool) -> None:
-        super().__init__(_Discard(), protocol=PROTOCOL)
-        self.portable = portable
+        super().__init__(_Discard(), portable=portable, registered=_by_value_modules())
         self.plain = True
 
     def reducer_override(self, obj: Any) -> Any:
         # Never called for None, bools, ints, floats, str, bytes, and exact
         # lists, tuples, dicts, sets: anything reaching here may fail to load.
         self.plain = False
-        if self.portable:
-            return super().reducer_override(obj)
-        return NotImplemented
+        return super().reducer_override(obj)
 
 
 def is_plain_data(obj: Any, /, *, portable: bool = True) -> bool:
@@ -119,10 +149,14 @@ def is_plain_data(obj: Any, /, *, portable: bool = True) -> bool:
 
 
 def _pickle_dumps(obj: Any, portable: bool, spill: BufferCallback = None) -> bytes:
-    if not portable:
+    registered = _by_value_modules()
+    if not portable and not registered:
         return pickle.dumps(obj, protocol=PROTOCOL, buffer_callback=spill)
     buffer = io.BytesIO()
-    _PortablePickler(buffer, protocol=PROTOCOL, buffer_callback=spill).dump(obj)
+    pickler = _PortablePickler(
+        buffer, portable=portable, registered=registered, buffer_callback=spill
+    )
+    pickler.dump(obj)
     return buffer.getvalue()
 
 

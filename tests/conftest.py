@@ -44,6 +44,38 @@ def no_leftover_processes() -> Iterator[None]:
     assert not left, f"the test left child processes running: {sorted(left)}"
 
 
+#: Every way a run can execute, as the options that select it: the map-semantics
+#: and start-method tests run on each. Process runs keep every item in the
+#: workers (inline=False), or the caller would compute small inputs itself.
+RUNS = {
+    "serial": {"backend": "serial"},
+    "threads": {"backend": "threads", "workers": 2},
+    "fork": {"workers": 2, "start_method": "fork", "inline": False},
+    "forkserver": {"workers": 2, "start_method": "forkserver", "inline": False},
+    "spawn": {"workers": 2, "start_method": "spawn", "inline": False},
+}
+
+
+@pytest.fixture(params=list(RUNS))
+def run_options(request: pytest.FixtureRequest) -> dict[str, object]:
+    """The options of one way to run (serial, threads, processes on each start method)."""
+    return dict(RUNS[request.param])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Emulate a platform whose default start method is another one (forkserver on 3.14).
+
+    ``PARMAP_TEST_DEFAULT_START_METHOD=forkserver`` sets the global default
+    before any test runs, so that runs with default options use it.
+    """
+    import multiprocessing
+    import os
+
+    method = os.environ.get("PARMAP_TEST_DEFAULT_START_METHOD")
+    if method:
+        multiprocessing.set_start_method(method, force=True)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the tests that import ``distributed`` last.
 

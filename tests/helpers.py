@@ -121,3 +121,64 @@ def held_lock(_: Any) -> Any:
     lock = threading.Lock()
     lock.acquire()
     return lock
+
+
+def identity(x: Any) -> Any:
+    return x
+
+
+def pair(x: Any, y: Any) -> tuple[Any, Any]:
+    return (x, y)
+
+
+def stop_iteration_on(x: int, bad: int = 3) -> int:
+    """Raises StopIteration on one item: builtin map ends its results there."""
+    if x == bad:
+        raise StopIteration(f"stop at {x}")
+    return x
+
+
+def interrupt_on(x: int, bad: int = 2) -> int:
+    if x == bad:
+        raise KeyboardInterrupt(f"interrupt at {x}")
+    return x
+
+
+def system_exit_on(x: int, bad: int = 2) -> int:
+    if x == bad:
+        raise SystemExit(f"exit at {x}")
+    return x
+
+
+def nap(x: Any, seconds: float = 0.25) -> Any:
+    """Sleeps (no CPU), so long runs do not load the machine."""
+    time.sleep(seconds)
+    return x
+
+
+def run_python(
+    *args: str,
+    stdin: str | None = None,
+    timeout: float = 90,
+    env: dict[str, str] | None = None,
+    cwd: str | None = None,
+) -> Any:
+    """Run a fresh interpreter (``python *args``) from the project root; the completed process."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    environ = dict(os.environ)
+    environ.update(env or {})
+    root = str(Path(__file__).parents[1])
+    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, environ.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd or root,
+        env=environ,
+        check=False,
+    )

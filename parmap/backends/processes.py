@@ -7,6 +7,12 @@ item it was running. That is what lets parmap raise :class:`WorkerDiedError`
 naming the item — or run the rest again — instead of hanging like
 ``multiprocessing.Pool`` or discarding everything like a broken executor.
 
+A backend runs one session at a time on its own workers; a second run
+started while one is going (an ``imap`` not yet consumed, another thread)
+gets workers of its own for its duration, so runs never read each other's
+messages. A run on a closed backend, or one whose backend is closed under it,
+raises instead of waiting for workers that are gone.
+
 Workers are started by the standard library's ``multiprocessing`` by default.
 parmap pickles everything it sends itself and hands the pipes plain bytes, so
 it needs nothing of ``multiprocess``'s dill-based transport; importing
@@ -21,68 +27,63 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.connection
-import multiprocessing.sharedctypes
 import os
 import sys
+import threading
 import time
-from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from parmap import _buffers, _remote, _shipping, _worker, serializers
 from parmap._buffers import Spill
 from parmap._task import Event, Fatal, Job, Results, Task, WorkerLost
 from parmap.backends._base import Backend, Session
+from parmap.backends._pool import Pool, Worker
 
 _SETUP_FAILED = "while setting up a worker (loading the function or running the initializer)"
 
-#: Seconds to wait for a worker to exit before killing it.
-_EXIT_GRACE = 1.0
-
-
-class _Worker:
-    """One worker process and what the caller knows about it."""
-
-    def __init__(self, ctx: Any) -> None:
-        self.conn, child_conn = ctx.Pipe(duplex=True)
-        self.state = ctx.RawArray("q", 2)  # item running (-1: none), items started
-        self.current = memoryview(self.state).cast("B").cast("q")
-        self.current[0] = -1
-        self.process = ctx.Process(
-            target=_worker.main,
-            args=(child_conn, self.state, os.getpid()),
-            name="parmap-worker",
-            daemon=True,
-        )
-        self.process.start()
-        child_conn.close()
-        self.pid: int = self.process.pid
-        self.tasks: deque[int] = deque()
-        self.functions: dict[bytes, None] = {}  # digests the worker keeps, oldest first
-        self.seen: tuple[int, float] = (-1, 0.0)  # (items started, when first seen)
-
-    def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
-        self.process.join(_EXIT_GRACE)
-        self.conn.close()
-
 
 class ProcessSession(Session):
-    """One run on a :class:`ProcessBackend`'s workers."""
+    """One run on a pool of worker processes.
 
-    def __init__(self, backend: ProcessBackend, job: Job, *, portable: bool) -> None:
-        self._backend = backend
+    Args:
+        pool: the workers.
+        job: the run's function and set-up.
+        portable: refuse by-reference pickles of ``__main__`` objects.
+        release: called once when the run ends, however it ends.
+    """
+
+    def __init__(
+        self,
+        pool: Pool,
+        job: Job,
+        *,
+        portable: bool,
+        release: Callable[[ProcessSession], None],
+    ) -> None:
+        self._pool = pool
         self._job = job
         self._portable = portable
+        self._release: Callable[[ProcessSession], None] | None = release
+        self._token = _buffers.new_token()
         self._digest, self._payload = _shipping.pack_function(job, portable=portable)
         self._sizes: dict[int, int] = {}
-        self.slots = 2 * backend.workers
+        self.slots = 2 * pool.size
         self.inline_ok = job.initializer is None and job.timeout is None
-        self.startup_cost = backend.startup_cost()
+        self.startup_cost = pool.startup_cost()
+
+    def _check_open(self) -> None:
+        if self._pool.closed:
+            raise RuntimeError(
+                "the ProcessBackend of this run was closed before the run ended (its "
+                "`with` block ended, or close() was called): consume the results "
+                "(an imap) inside the block, or pass a backend that stays open"
+            )
 
     def submit(self, task: Task, /) -> None:
-        shared = self._backend.shared
-        spill = Spill(shared, os.getpid()) if shared is not None else None
+        self._check_open()
+        shared = self._pool.shared
+        spill = Spill(shared, os.getpid(), self._token) if shared is not None else None
         chunk = _shipping.pack_chunk(
             task,
             serializer=self._job.serializer,
@@ -90,16 +91,15 @@ class ProcessSession(Session):
             spill=spill,
             explain=self._job.check,
         )
-        worker = self._backend.next_worker()
+        worker = self._pool.next_worker()
         try:
             if self._digest not in worker.functions:
                 worker.conn.send_bytes(_worker.MSG_FUNC + self._digest + self._payload)
                 worker.functions[self._digest] = None
                 if len(worker.functions) > _worker.KEPT_FUNCTIONS:
                     del worker.functions[next(iter(worker.functions))]  # as the worker does
-            worker.conn.send_bytes(
-                _worker.MSG_TASK + _worker.TASK_HEADER.pack(task.task_id, self._digest)
-            )
+            header = _worker.TASK_HEADER.pack(task.task_id, self._digest, self._token.encode())
+            worker.conn.send_bytes(_worker.MSG_TASK + header)
             worker.conn.send_bytes(chunk)
         except OSError:
             pass  # the worker died; poll() reports the task as lost with it
@@ -107,17 +107,23 @@ class ProcessSession(Session):
         self._sizes[task.task_id] = len(task.args)
 
     def poll(self, timeout: float, /) -> list[Event]:
-        workers = [w for w in self._backend.pool if w.tasks]
+        self._check_open()
+        workers = self._pool.busy()
         if not workers:
+            if self._sizes:
+                raise RuntimeError(
+                    f"parmap lost track of {len(self._sizes)} task(s) that no worker holds; "
+                    "this is a bug in parmap, please report it"
+                )
             return []
         if self._job.timeout is not None:
             timeout = min(timeout, 0.1)
-        handles: dict[Any, _Worker] = {}
+        handles: dict[Any, Worker] = {}
         for worker in workers:
             handles[worker.conn] = worker
             handles[worker.process.sentinel] = worker
         events: list[Event] = []
-        dead: set[_Worker] = set()
+        dead: set[Worker] = set()
         for handle in multiprocessing.connection.wait(list(handles), timeout):
             worker = handles[handle]
             if handle is worker.conn:
@@ -125,18 +131,23 @@ class ProcessSession(Session):
                     dead.add(worker)
             else:
                 dead.add(worker)
+        # A worker's own children may hold its sentinel open after it died.
+        dead.update(worker for worker in workers if worker not in dead and worker.exited())
         for worker in dead:
             events.extend(self._lost(worker, timed_out=False))
         if self._job.timeout is not None:
             events.extend(self._expire(self._job.timeout))
         return events
 
-    def _read(self, worker: _Worker, events: list[Event]) -> bool:
+    def _read(self, worker: Worker, events: list[Event]) -> bool:
         """Read every message waiting on ``worker``'s pipe; False when it is broken."""
         try:
             while worker.conn.poll():
                 header = worker.conn.recv_bytes()
                 kind = header[:1]
+                if kind == _worker.MSG_READY:
+                    worker.ready = True
+                    continue
                 if kind == _worker.MSG_SETUP_FAILED:
                     failure = serializers.loads(memoryview(header)[1:])
                     events.append(Fatal(failure, _SETUP_FAILED))
@@ -157,7 +168,9 @@ class ProcessSession(Session):
                     offset, values, errors, *notes = serializers.loads(body)
                     event = Results(task_id, offset, values, errors, busy, done)
                     event.notes = tuple(notes[0]) if notes else ()
-                except Exception as exc:  # noqa: BLE001 - pickles in the worker, not here
+                except (Exception, SystemExit) as exc:  # noqa: BLE001 - pickled in the worker
+                    # SystemExit too: a result whose unpickling calls sys.exit()
+                    # fails its item, it does not end the caller.
                     event = Results(task_id, offset, [None] * count, {}, busy, done)
                     event.unreadable = exc
                 events.append(event)
@@ -171,13 +184,13 @@ class ProcessSession(Session):
     def _forget(self, task_id: int) -> None:
         self._sizes.pop(task_id, None)
 
-    def _lost(self, worker: _Worker, *, timed_out: bool) -> list[Event]:
+    def _lost(self, worker: Worker, *, timed_out: bool) -> list[Event]:
         events: list[Event] = []
         if not timed_out:
             self._read(worker, events)  # results it sent before it died
         index = int(worker.current[0])
         worker.kill()
-        self._backend.replace(worker)
+        self._pool.replace(worker)
         if not worker.tasks:
             return events
         for task_id in worker.tasks:
@@ -189,6 +202,8 @@ class ProcessSession(Session):
                 worker.process.exitcode,
                 worker.pid,
                 timed_out=timed_out,
+                started=worker.ready,
+                start_method=self._pool.start_method,
             )
         )
         return events
@@ -196,10 +211,10 @@ class ProcessSession(Session):
     def _expire(self, limit: float) -> list[Event]:
         events: list[Event] = []
         now = time.monotonic()
-        for worker in list(self._backend.pool):
+        for worker in self._pool.busy():
             index, started = int(worker.current[0]), int(worker.current[1])
-            if not worker.tasks or index < 0:
-                continue
+            if index == -1:
+                continue  # idle between tasks (a chunk being loaded counts as running)
             if worker.seen[0] != started:
                 worker.seen = (started, now)  # a new item: its clock starts now
             elif now - worker.seen[1] > limit:
@@ -207,12 +222,22 @@ class ProcessSession(Session):
         return events
 
     def cancel(self) -> None:
-        for worker in list(self._backend.pool):
-            if worker.tasks:
-                worker.kill()
-                self._backend.replace(worker)
-        _buffers.sweep(os.getpid())
+        for worker in self._pool.busy():
+            worker.kill()
+            self._pool.replace(worker)
+        _buffers.sweep(os.getpid(), self._token)
         self._sizes.clear()
+        self._end()
+
+    def close(self) -> None:
+        if self._pool.started:  # workers ran: sweep what this run left unread
+            _buffers.sweep(os.getpid(), self._token)
+        self._end()
+
+    def _end(self) -> None:
+        release, self._release = self._release, None
+        if release is not None:
+            release(self)
 
 
 def _default_start_method() -> str:
@@ -262,64 +287,67 @@ class ProcessBackend(Backend):
                 )
             start_method = method
         self.start_method: str = start_method or _default_start_method()
-        self._ctx: Any = context
-        self.pool: list[_Worker] = []
-        self._runs = 0
-        self._spawned = False  # whether any worker was ever started
-        #: Where large buffers travel out of band, or None (see parmap._buffers).
-        self.shared = _buffers.shared_directory()
+        self._context: Any = context
+        self._pool = Pool(self.workers, self.start_method, context)
+        self._active: ProcessSession | None = None
+        self._lock = threading.Lock()
+        self._closed = False
 
     def open(self, job: Job, /) -> Session:
-        # Under fork, a fresh worker shares the caller's __main__, so functions
-        # and classes defined there may travel by reference; a warm worker
-        # forked before this run may lack them.
-        portable = self.start_method != "fork" or self._runs > 0
-        self._runs += 1
-        return ProcessSession(self, job, portable=portable)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(
+                    "this ProcessBackend is closed (its `with` block ended, or close() was "
+                    "called): start the run, and consume its results, while the backend "
+                    "is open"
+                )
+            release: Callable[[ProcessSession], None]
+            if self._active is None:
+                pool, release = self._pool, self._released
+            else:
+                # Another run is going on the shared workers: this one gets its own.
+                pool = Pool(self.workers, self.start_method, self._context)
+                release = _closer(pool)
+            # Under fork, a fresh worker shares the caller's __main__, so functions
+            # and classes defined there may travel by reference; a warm worker
+            # forked before this run may lack them.
+            portable = self.start_method != "fork" or pool.runs > 0
+            pool.runs += 1
+            session = ProcessSession(pool, job, portable=portable, release=release)
+            if pool is self._pool:
+                self._active = session
+            return session
 
-    def next_worker(self) -> _Worker:
-        """The worker for the next task: an idle one, else a new one, else the least busy.
+    def _released(self, session: ProcessSession) -> None:
+        with self._lock:
+            if self._active is session:
+                self._active = None
 
-        Workers start only as tasks need them: three items never start 32 processes.
-        """
-        idle = [worker for worker in self.pool if not worker.tasks]
-        if idle:
-            return idle[0]
-        if len(self.pool) < self.workers:
-            if self._ctx is None:
-                self._ctx = multiprocessing.get_context(self.start_method)
-            self.pool.append(_Worker(self._ctx))
-            self._spawned = True
-            return self.pool[-1]
-        return min(self.pool, key=lambda worker: len(worker.tasks))
-
-    def replace(self, worker: _Worker) -> None:
-        """Forget a dead or killed worker; a fresh one starts when next needed."""
-        if worker in self.pool:
-            self.pool.remove(worker)
-
-    def startup_cost(self) -> float:
-        """Seconds before fresh workers can return a first result (0 when warm)."""
-        missing = self.workers - len(self.pool)
-        if missing <= 0:
-            return 0.0
-        return {"fork": 0.01, "forkserver": 0.1}.get(self.start_method, 0.15) * max(1, missing)
+    @property
+    def processes(self) -> list[int]:
+        """The pids of the live worker processes of the shared pool."""
+        return [worker.pid for worker in self._pool.workers]
 
     def close(self) -> None:
-        pool, self.pool = self.pool, []
-        for worker in pool:
-            with contextlib.suppress(OSError):
-                worker.conn.send_bytes(_worker.MSG_STOP)
-        deadline = time.monotonic() + _EXIT_GRACE
-        for worker in pool:
-            worker.process.join(max(0.0, deadline - time.monotonic()))
-            worker.kill()
-        if self._spawned:  # workers ran: sweep what they left unread
-            _buffers.sweep(os.getpid())
+        # Each run sweeps its own buffer files when it ends: nothing to sweep
+        # here that another run of this process might still need.
+        with self._lock:
+            self._closed = True
+            self._pool.close()
 
     def __del__(self) -> None:
         # A backend dropped without close() (or at interpreter exit) still stops
         # its workers; at exit, modules may already be gone: nothing to report.
-        if getattr(self, "pool", None):
+        pool = getattr(self, "_pool", None)
+        if pool is not None and pool.workers:
             with contextlib.suppress(Exception):
-                self.close()
+                pool.close()
+
+
+def _closer(pool: Pool) -> Callable[[ProcessSession], None]:
+    """The release of a session that has ``pool`` to itself: close it with the session."""
+
+    def release(_: ProcessSession) -> None:
+        pool.close()
+
+    return release

@@ -39,7 +39,7 @@ class _Lane:
         if job.initializer is not None:
             try:
                 job.initializer(*job.initargs)
-            except Exception as exc:  # noqa: BLE001 - reported to the caller
+            except BaseException as exc:  # noqa: BLE001 - reported to the caller
                 session.events.put(Fatal(exc, "in the initializer, in a worker thread"))
                 return
         while True:

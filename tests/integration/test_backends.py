@@ -260,7 +260,7 @@ def test_a_warm_worker_keeps_a_bounded_number_of_functions():
         # The first function was dropped on both sides; using it again sends it again.
         first = parmap.parallel_map(lambda x, k=0: x + k, [5], backend=backend, inline=False)
         assert first == [5]
-        (worker,) = backend.pool
+        (worker,) = backend._pool.workers
         assert len(worker.functions) == _worker.KEPT_FUNCTIONS
 
 
@@ -270,4 +270,4 @@ def test_workers_start_only_as_tasks_need_them():
             helpers.square, [1, 2], backend=backend, chunksize=1, inline=False
         )
         assert got == [1, 4]
-        assert 1 <= len(backend.pool) <= 2
+        assert 1 <= len(backend.processes) <= 2

@@ -55,7 +55,7 @@ def test_unknown_tag_is_refused():
 def test_large_buffers_travel_out_of_band_and_are_removed_once_read():
     owner = os.getpid()
     array = np.arange(1_000_000, dtype=np.float64)
-    spill = _buffers.Spill(SHM, owner)
+    spill = _buffers.Spill(SHM, owner, _buffers.new_token())
     payload = serializers.dumps([array, b"small"], spill=spill)
     assert len(payload) < 10_000, "the array's bytes must not be inside the payload"
     assert len(_files(owner)) == 1
@@ -69,7 +69,7 @@ def test_large_buffers_travel_out_of_band_and_are_removed_once_read():
 
 @needs_shm
 def test_small_buffers_stay_in_band():
-    spill = _buffers.Spill(SHM, os.getpid())
+    spill = _buffers.Spill(SHM, os.getpid(), _buffers.new_token())
     payload = serializers.dumps(np.zeros(10), spill=spill)
     assert payload[:1] == b"P"
     assert spill.files == []
@@ -78,19 +78,51 @@ def test_small_buffers_stay_in_band():
 @needs_shm
 def test_failed_pickling_removes_the_files_it_wrote():
     owner = os.getpid()
-    spill = _buffers.Spill(SHM, owner)
+    spill = _buffers.Spill(SHM, owner, _buffers.new_token())
     with pytest.raises(serializers.SerializationFailure):
         serializers.dumps([np.zeros(1_000_000), threading.Lock()], "pickle", spill=spill)
     assert _files(owner) == []
 
 
 @needs_shm
-def test_sweep_removes_unread_files():
+def test_sweep_removes_unread_files_of_one_run_only():
     owner = os.getpid()
-    serializers.dumps(np.zeros(1_000_000), spill=_buffers.Spill(SHM, owner))
-    assert len(_files(owner)) == 1
+    mine, other = _buffers.new_token(), _buffers.new_token()
+    serializers.dumps(np.zeros(1_000_000), spill=_buffers.Spill(SHM, owner, mine))
+    serializers.dumps(np.zeros(1_000_000), spill=_buffers.Spill(SHM, owner, other))
+    assert len(_files(owner)) == 2
+    _buffers.sweep(owner, mine)
+    assert len(_files(owner)) == 1, "another run's buffers must survive this run's sweep"
     _buffers.sweep(owner)
     assert _files(owner) == []
+
+
+@needs_shm
+def test_orphaned_files_of_a_dead_caller_are_swept():
+    import subprocess
+    import sys
+
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = int(child.stdout)
+    path = os.path.join(SHM, f"parmap-{dead}-{_buffers.new_token()}-0000")
+    with open(path, "wb") as f:
+        f.write(b"x")
+    live = os.path.join(SHM, f"parmap-{os.getpid()}-{_buffers.new_token()}-0000")
+    with open(live, "wb") as f:
+        f.write(b"x")
+    try:
+        _buffers.sweep_orphans()
+        assert not os.path.exists(path)
+        assert os.path.exists(live), "a live caller's files are not orphans"
+    finally:
+        for leftover in (path, live):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
 
 
 def test_plain_data_needs_no_round_trip():

@@ -1,0 +1,49 @@
+"""Tracebacks that end at the user's call: parmap's own frames left out of what it re-raises.
+
+An error from the user's function (in the caller, or from a worker with its
+remote traceback as the cause), a Ctrl-C, or one of parmap's own errors
+(:class:`~parmap.errors.ParmapError`) would otherwise show a dozen frames of
+the scheduler between the user's call and the user's function. Any other
+exception raised inside parmap keeps every frame: that is a bug to report.
+"""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+
+from parmap.errors import ParmapError, RemoteTraceback
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _inside(tb: TracebackType) -> bool:
+    return tb.tb_frame.f_code.co_filename.startswith(_PACKAGE)
+
+
+def user_facing(exc: BaseException, /) -> BaseException:
+    """``exc`` with parmap's frames dropped from its traceback, when it is the user's concern.
+
+    Returns the same exception object, for ``raise user_facing(exc)``.
+    """
+    tb = exc.__traceback__
+    if tb is None:
+        return exc
+    last = tb
+    while last.tb_next is not None:
+        last = last.tb_next
+    ours = isinstance(exc, ParmapError | KeyboardInterrupt)
+    remote = isinstance(exc.__cause__, RemoteTraceback)  # the worker's frames are in there
+    if _inside(last) and not (ours or remote):
+        return exc  # raised by parmap itself, not on purpose: keep every frame
+    kept: list[TracebackType] = []
+    entry: TracebackType | None = tb
+    while entry is not None:
+        if not _inside(entry):
+            kept.append(entry)
+        entry = entry.tb_next
+    head: TracebackType | None = None
+    for entry in reversed(kept):
+        entry.tb_next = head
+        head = entry
+    return exc.with_traceback(head)

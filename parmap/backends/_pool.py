@@ -1,0 +1,156 @@
+"""The worker processes of a :class:`~parmap.backends.processes.ProcessBackend`: start, pick, stop.
+
+A :class:`Pool` starts workers only as tasks need them, hands out the next
+worker for a task, forgets dead ones (a fresh one starts when next needed)
+and stops them all on :meth:`Pool.close`. Sessions use a pool through these
+methods only; what a worker is doing is kept on its :class:`Worker`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import time
+from collections import deque
+from typing import Any
+
+from parmap import _buffers, _worker
+from parmap.backends import _startup
+
+#: Seconds to wait for a worker to exit before killing it.
+EXIT_GRACE = 1.0
+
+
+class Worker:
+    """One worker process and what the caller knows about it.
+
+    Attributes:
+        conn: the caller's end of the worker's duplex pipe.
+        current: the shared ``(item running, items started)`` pair.
+        tasks: ids of the tasks the worker holds, oldest first.
+        functions: digests of the functions the worker keeps, oldest first.
+        ready: the worker said it started (before that, a death is a start failure).
+        seen: ``(items started, when first seen)``, for timeouts.
+    """
+
+    def __init__(self, ctx: Any) -> None:
+        self.conn, child_conn = ctx.Pipe(duplex=True)
+        self._state = ctx.RawArray("q", 2)  # item running (-1: none), items started
+        self.current = memoryview(self._state).cast("B").cast("q")
+        self.current[0] = -1
+        self.process = ctx.Process(
+            target=_worker.main,
+            args=(child_conn, self._state, os.getpid()),
+            name="parmap-worker",
+            daemon=True,
+        )
+        try:
+            self.process.start()
+        finally:
+            child_conn.close()
+        self.pid: int = self.process.pid
+        self.tasks: deque[int] = deque()
+        self.functions: dict[bytes, None] = {}
+        self.ready = False
+        self.seen: tuple[int, float] = (-1, 0.0)
+
+    def exited(self) -> bool:
+        """Whether the process has ended, asked of the process itself.
+
+        The sentinel alone is not enough: a child the worker forked inherits
+        it (and the pipe) and keeps it open after the worker died.
+        """
+        return self.process.exitcode is not None
+
+    def kill(self) -> None:
+        """Stop the process now and close the pipe."""
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(EXIT_GRACE)
+        self.conn.close()
+
+
+class Pool:
+    """Up to ``size`` worker processes, started on demand with ``start_method``.
+
+    Args:
+        size: the most workers.
+        start_method: ``"fork"``, ``"forkserver"`` or ``"spawn"``.
+        context: a ``multiprocessing``-style context, or None for the standard library's.
+    """
+
+    def __init__(self, size: int, start_method: str, context: Any = None) -> None:
+        self.size = size
+        self.start_method = start_method
+        self._ctx = context
+        self._workers: list[Worker] = []
+        self.runs = 0  # sessions opened on this pool
+        self.started = False  # whether any worker was ever started
+        self.closed = False
+        #: Where large buffers travel out of band, or None (see parmap._buffers).
+        self.shared = _buffers.shared_directory()
+
+    @property
+    def workers(self) -> list[Worker]:
+        """The live workers (a copy)."""
+        return list(self._workers)
+
+    def busy(self) -> list[Worker]:
+        """The workers holding tasks."""
+        return [worker for worker in self._workers if worker.tasks]
+
+    def next_worker(self) -> Worker:
+        """The worker for the next task: an idle one, else a new one, else the least busy.
+
+        Workers start only as tasks need them: three items never start 32 processes.
+
+        Raises:
+            WorkerStartError: a worker cannot start (see :mod:`parmap.backends._startup`).
+        """
+        idle = [worker for worker in self._workers if not worker.tasks]
+        if idle:
+            return idle[0]
+        if len(self._workers) < self.size:
+            self._workers.append(self._start())
+            return self._workers[-1]
+        return min(self._workers, key=lambda worker: len(worker.tasks))
+
+    def _start(self) -> Worker:
+        if self._ctx is None:
+            self._ctx = multiprocessing.get_context(self.start_method)
+        if not self.started:
+            _startup.preflight(self.start_method)
+            # A caller killed outright leaves its buffers behind: the first
+            # pool of a later run removes them.
+            _buffers.sweep_orphans()
+        try:
+            worker = Worker(self._ctx)
+        except Exception as exc:
+            raise _startup.start_error(self.start_method, exc) from exc
+        self.started = True
+        return worker
+
+    def replace(self, worker: Worker, /) -> None:
+        """Forget a dead or killed worker; a fresh one starts when next needed."""
+        if worker in self._workers:
+            self._workers.remove(worker)
+
+    def startup_cost(self) -> float:
+        """Seconds before fresh workers can return a first result (0 when warm)."""
+        missing = self.size - len(self._workers)
+        if missing <= 0:
+            return 0.0
+        return {"fork": 0.01, "forkserver": 0.1}.get(self.start_method, 0.15) * max(1, missing)
+
+    def close(self) -> None:
+        """Stop every worker (a short grace, then a kill). Idempotent."""
+        self.closed = True
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            with contextlib.suppress(OSError):
+                worker.conn.send_bytes(_worker.MSG_STOP)
+        deadline = time.monotonic() + EXIT_GRACE
+        for worker in workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            worker.kill()
