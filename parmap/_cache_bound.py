@@ -12,9 +12,8 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from parmap import _cache_db
 from parmap._cache_db import (
-    BUSY_TIMEOUT,
-    RUN_SECONDS,
     SQLITE_BUSY,
     SQLITE_FULL,
     SQLITE_INTERRUPT,
@@ -26,7 +25,7 @@ from parmap._cache_record import PROTOCOL, Signer, dump_result, make_record
 from parmap._cache_store import TOUCH_GRANULARITY, Store
 from parmap._canonical import encode
 from parmap._version import __version__
-from parmap.errors import CacheWarning
+from parmap.errors import CacheWarning, caller_stacklevel
 
 if TYPE_CHECKING:
     from parmap.cache import Cache
@@ -38,7 +37,7 @@ _UNCACHEABLE = b"uncacheable:"  # prefix of one-off keys; real keys are 32-byte 
 
 
 def _warn(message: str) -> None:
-    warnings.warn(message, CacheWarning, stacklevel=3)
+    warnings.warn(message, CacheWarning, stacklevel=caller_stacklevel())
 
 
 def _cause(exc: BaseException, directory: object) -> str:
@@ -50,7 +49,7 @@ def _cause(exc: BaseException, directory: object) -> str:
     if code == SQLITE_READONLY or number in (errno.EROFS, errno.EACCES, errno.EPERM):
         return "the directory or the database is read-only for this process"
     if code == SQLITE_INTERRUPT:
-        return f"a statement ran past its deadline of {RUN_SECONDS:g} s and was stopped"
+        return f"a statement ran past its deadline of {_cache_db.RUN_SECONDS:g} s and was stopped"
     return f"run `parmap cache verify {directory}` to check the cache"
 
 
@@ -212,9 +211,9 @@ class BoundCache:
         self._warned_busy = True
         _warn(
             f"the cache {store.path} is locked by another process: {self._name} waited "
-            f"{BUSY_TIMEOUT:g} s to store results and gave up\n  for the rest of this run a "
-            "result is stored only when the lock is free at once; the others are recomputed "
-            "next time"
+            f"{_cache_db.BUSY_TIMEOUT:g} s for it once and gave up\n  for the rest of this "
+            "run a result is stored only when the lock is free at once; the others are "
+            "recomputed next time"
         )
 
     def close(self) -> None:

@@ -51,6 +51,7 @@ __all__ = [
     "error_code",
     "is_corrupt",
     "open_database",
+    "refusal",
     "set_aside",
     "warn_aside",
 ]
@@ -130,7 +131,7 @@ def open_database(path: pathlib.Path, /, *, durable: bool, mode: Mode) -> Opened
             continue
         try:
             if found.st_size == 0:
-                raise _refusal(
+                raise refusal(
                     path, "emptied", "it is empty (0 bytes): it was emptied outside parmap"
                 )
             opened = _connect(path, found, mode, durable)
@@ -171,7 +172,8 @@ def warn_aside(path: pathlib.Path, aside: pathlib.Path | None, reason: str, /) -
     )
 
 
-def _refusal(path: pathlib.Path, kind: str, reason: str) -> CacheRefusedError:
+def refusal(path: pathlib.Path, kind: str, reason: str, /) -> CacheRefusedError:
+    """The error for a database that cannot be used: what is wrong, and what to do."""
     advice = {
         "foreign": "parmap changed nothing in it; point DIR at a directory that `cache=` wrote",
         "version": "use the parmap version that wrote it, or another directory",
@@ -233,7 +235,7 @@ def _checked(
         except sqlite3.DatabaseError as exc:
             db.close()
             if is_corrupt(exc):
-                raise _refusal(path, "damaged", f"it is damaged ({exc})") from exc
+                raise refusal(path, "damaged", f"it is damaged ({exc})") from exc
             if read_only and error_code(exc) in (SQLITE_READONLY, SQLITE_CANTOPEN):
                 continue  # a read-only directory: SQLite cannot share its lock index there
             raise
@@ -242,7 +244,7 @@ def _checked(
             return None
         if problem is not None:
             db.close()
-            raise _refusal(path, *problem)
+            raise refusal(path, *problem)
         return Opened(db, deadline, read_only, found, cookie)
     msg = f"{path} cannot be opened read-only"
     raise OSError(msg)

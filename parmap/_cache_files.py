@@ -28,6 +28,7 @@ __all__ = [
     "check_files",
     "create_private_file",
     "directory_lock",
+    "kind_of",
     "make_private_directory",
     "move_aside",
     "same_file",
@@ -59,7 +60,8 @@ class CacheRefusedError(OSError):
         return str(self.args[0])
 
 
-def _kind_of(mode: int) -> str:
+def kind_of(mode: int, /) -> str:
+    """Name the kind of a file that is not regular (from its ``st_mode``)."""
     for test, name in (
         (stat.S_ISDIR, "directory"),
         (stat.S_ISFIFO, "FIFO"),
@@ -91,7 +93,7 @@ def check_file(path: pathlib.Path, /) -> os.stat_result | None:
         raise CacheRefusedError(msg, kind="link", path=path)
     if not stat.S_ISREG(found.st_mode):
         msg = (
-            f"{path} is a {_kind_of(found.st_mode)}, not a regular file; parmap uses only "
+            f"{path} is a {kind_of(found.st_mode)}, not a regular file; parmap uses only "
             "regular files in a cache directory: remove it"
         )
         raise CacheRefusedError(msg, kind="special", path=path)

@@ -77,9 +77,8 @@ def _storage(kind: object) -> str:
     return _STORAGE.get(str(kind), str(kind))
 
 
-def _problem(
-    record: object, length: object, size_type: object, size: object, used: object
-) -> str | None:
+def _problem(record: object, length: int, size_type: object, size: int, used: object) -> str | None:
+    """Why a row's columns are not what parmap writes (``length`` from ``length(record)``)."""
     if record != "blob":
         return f"its record is {_storage(record)}, not bytes"
     if size_type != "integer":

@@ -48,6 +48,7 @@ from parmap._cache_db import (
     error_code,
     is_corrupt,
     open_database,
+    refusal,
     set_aside,
     warn_aside,
 )
@@ -153,9 +154,7 @@ class Store:
         if self._mode != "run" or opened.read_only or not retry:
             if isinstance(exc, CacheRefusedError):
                 raise exc
-            reason = f"it is damaged ({exc})"
-            msg = f"{self.path} cannot be used: {reason}"
-            raise CacheRefusedError(msg, kind="damaged", path=self.path, reason=reason) from exc
+            raise refusal(self.path, "damaged", f"it is damaged ({exc})") from exc
         with contextlib.suppress(sqlite3.Error):
             opened.db.close()
         self._opened = None

@@ -52,7 +52,8 @@ def _error(message: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run one ``parmap cache`` subcommand; return the exit code (0 ok, 1 bad entries, 2 error)."""
-    from parmap.cache import Cache
+    from parmap._cache_admin import printable
+    from parmap.cache import Cache, CacheRefusedError
 
     command = args.cache_command
     cache = Cache(args.directory)
@@ -75,11 +76,15 @@ def run(args: argparse.Namespace) -> int:
             print(cache.clear())
     except FileNotFoundError as exc:
         return _error(f"{exc}\n  check the path given as DIR")
+    except CacheRefusedError as exc:
+        return _error(printable(str(exc)))
     except (ValueError, LookupError) as exc:
-        return _error(str(exc))
+        return _error(printable(str(exc)))
     except (OSError, sqlite3.Error) as exc:
         return _error(
-            f"cannot {command} the cache in {args.directory}: {type(exc).__name__}: {exc}"
+            printable(
+                f"cannot {command} the cache in {args.directory}: {type(exc).__name__}: {exc}"
+            )
         )
     finally:
         cache.close()

@@ -10,6 +10,10 @@ would need the secret, which lives elsewhere. It is, in order of precedence:
 3. the file ``$XDG_CONFIG_HOME/parmap/secret`` (default ``~/.config/parmap/secret``) — 32 random
    bytes as hex, created on first use with mode 0600.
 
+The file is opened without following into a FIFO or device (``O_NONBLOCK``, then a regular
+file is required) and read up to a bound; a secret file other users may read or change works but
+gives a :class:`~parmap.errors.CacheWarning`: whoever reads it can forge entries.
+
 Creation is race-safe: each process writes its candidate to a private temporary file (created
 ``O_EXCL``, mode 0600, fsynced) and hard-links it to the final name. ``link`` fails if the name
 exists, so exactly one candidate wins and every process then reads the winner; a reader never
@@ -22,11 +26,18 @@ import contextlib
 import os
 import pathlib
 import secrets
+import stat
+import warnings
+
+from parmap._cache_files import kind_of
+from parmap.errors import CacheWarning, caller_stacklevel
 
 __all__ = ["ENV_VAR", "load_secret", "secret_path"]
 
 ENV_VAR = "PARMAP_CACHE_SECRET"
 _MIN_BYTES = 16
+_MAX_FILE_BYTES = 4096  # a secret file is 65 bytes; read no more than this of whatever is there
+_PRIVATE = 0o077  # permission bits of group and others
 
 
 def secret_path() -> pathlib.Path:
@@ -70,15 +81,45 @@ def _parse_hex(text: str, where: str) -> bytes:
     return value
 
 
-def _load_or_create(path: pathlib.Path) -> bytes:
+def _read(path: pathlib.Path) -> str | None:
+    """The text of the secret file, or None if there is none; never blocks on a FIFO."""
     try:
-        return _parse_hex(path.read_text("ascii"), str(path))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
-        pass
+        return None
+    try:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
+            msg = (
+                f"the cache secret {path} is a {kind_of(found.st_mode)}, not a regular file; "
+                f"parmap reads its secret only from a regular file: remove it (parmap then "
+                f"makes a new one) or set {ENV_VAR}"
+            )
+            raise OSError(msg)
+        if found.st_mode & _PRIVATE:
+            warnings.warn(
+                f"the cache secret {path} can be read or changed by other users (mode "
+                f"{stat.S_IMODE(found.st_mode):04o}): whoever reads it can forge cache entries "
+                f"that parmap would unpickle\n  parmap used it anyway; make it private with: "
+                f"chmod 600 {path}",
+                CacheWarning,
+                stacklevel=caller_stacklevel(),
+            )
+        data = os.read(fd, _MAX_FILE_BYTES)
+    finally:
+        os.close(fd)
+    return data.decode("ascii", "replace")
+
+
+def _load_or_create(path: pathlib.Path) -> bytes:
+    text = _read(path)
+    if text is not None:
+        return _parse_hex(text, str(path))
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     temp = path.with_name(f".secret.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
+        os.fchmod(fd, 0o600)  # the umask filtered the mode; it may have removed the owner's bits
         with os.fdopen(fd, "w", encoding="ascii") as handle:
             handle.write(secrets.token_hex(32) + "\n")
             handle.flush()
@@ -88,4 +129,8 @@ def _load_or_create(path: pathlib.Path) -> bytes:
             os.link(temp, path)
     finally:
         temp.unlink(missing_ok=True)
-    return _parse_hex(path.read_text("ascii"), str(path))
+    text = _read(path)
+    if text is None:
+        msg = f"the cache secret {path} vanished right after it was created"
+        raise OSError(msg)
+    return _parse_hex(text, str(path))

@@ -7,11 +7,14 @@ import os
 import pathlib
 import stat
 import threading
+import warnings
 
 import pytest
 
 from parmap._cache_record import DOMAIN, Signer
 from parmap._secret import ENV_VAR, load_secret, secret_path
+from parmap.cache import Cache
+from parmap.errors import CacheWarning
 
 
 @pytest.fixture
@@ -71,6 +74,7 @@ def test_damaged_secret_file_is_named(config_home: pathlib.Path) -> None:
     path = secret_path()
     path.parent.mkdir(parents=True)
     path.write_text("zz")
+    path.chmod(0o600)
     with pytest.raises(ValueError, match=r"secret in .*parmap/secret is not valid"):
         load_secret()
 
@@ -80,3 +84,43 @@ def test_signer_is_hmac_sha256(secret: bytes) -> None:
     key, header, payload = b"K" * 32, b"H" * 8, b"payload" * 50
     expected = hmac.digest(secret, DOMAIN + key + header + payload, "sha256")
     assert Signer(secret).tag(key, header, payload) == expected
+
+
+def test_secret_file_is_private_whatever_the_umask(config_home: pathlib.Path) -> None:
+    previous = os.umask(0)
+    try:
+        load_secret()
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(secret_path().stat().st_mode) == 0o600
+    assert stat.S_IMODE(secret_path().parent.stat().st_mode) == 0o700
+
+
+def test_secret_readable_by_others_warns_and_still_works(config_home: pathlib.Path) -> None:
+    first = load_secret()
+    secret_path().chmod(0o644)
+    with pytest.warns(
+        CacheWarning,
+        match=r"(?s)the cache secret .*parmap/secret can be read or changed by other users "
+        r"\(mode 0644\): whoever reads it can forge cache entries.*chmod 600 .*parmap/secret",
+    ):
+        assert load_secret() == first
+    secret_path().chmod(0o600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_secret() == first
+
+
+@pytest.mark.timeout(30)
+def test_secret_that_is_a_fifo_is_an_error_not_a_hang(
+    config_home: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    secret_path().parent.mkdir(parents=True)
+    os.mkfifo(secret_path())
+    with pytest.raises(
+        OSError, match=r"the cache secret .*parmap/secret is a FIFO, not a regular file"
+    ):
+        load_secret()
+    bound = Cache(tmp_path / "cache").bind(abs)
+    with pytest.warns(CacheWarning, match=r"(?s)cannot be used for builtins:abs: .*is a FIFO"):
+        bound.store([(bound.key((1,)), 1)])
