@@ -3,17 +3,24 @@
 TARGET is ``module:attr`` or ``path/to/script.py:attr`` (``attr`` may be dotted:
 ``Model.predict``). A script is run the way ``python script.py`` would run it,
 as ``__main__``, except for its top-level ``if __name__ == "__main__":`` blocks,
-so its functions are checked exactly as a worker would receive them.
+so its functions are checked exactly as a worker would receive them: its source
+decoded as Python decodes it (a PEP 263 coding line, a UTF-8 BOM), ``sys.argv``
+being ``[script]``. What it prints while importing is held back and passed on once
+it imported; a script or module that exits while importing (``sys.exit``, an
+argparse error) is a usage error (exit 2) that quotes what it printed, never a pass.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import importlib
+import io
 import pathlib
 import sys
 import types
+from collections.abc import Iterator
 from typing import Any
 
 from parmap._check import explain
@@ -52,17 +59,53 @@ def _is_main_guard(node: ast.stmt) -> bool:
     return names == {"__name__"} and values == {"__main__"}
 
 
+def _exit_call(code: object) -> str:
+    return "sys.exit()" if code is None else f"sys.exit({code!r})"
+
+
+@contextlib.contextmanager
+def _importing(what: str, argv: list[str] | None = None) -> Iterator[None]:
+    """Hold back what the code prints and turn its ``sys.exit`` into a :class:`TargetError`.
+
+    ``argv``, when given, is ``sys.argv`` while the code runs (as ``python script.py`` sets
+    it), so that a script's own argparse usage names the script, not parmap.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    saved = sys.argv
+    if argv is not None:
+        sys.argv = argv
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            yield
+    except SystemExit as exc:
+        printed = (err.getvalue() + out.getvalue()).strip()
+        out, err = io.StringIO(), io.StringIO()  # quoted in the message, not printed again
+        quoted = "".join(f"\n  | {line}" for line in printed.splitlines())
+        raise TargetError(
+            f"{what} called {_exit_call(exc.code)} while importing, so there is nothing to "
+            f"check{' (its output follows)' if quoted else ''}: parmap runs its top level, "
+            "as a worker would; move the code that exits (argument parsing included) under "
+            f'`if __name__ == "__main__":`{quoted}'
+        ) from None
+    finally:
+        sys.argv = saved
+        sys.stdout.write(out.getvalue())
+        sys.stderr.write(err.getvalue())
+
+
 def _load_script(path: pathlib.Path) -> types.ModuleType:
     """Run a script as ``__main__`` without its main guard, and leave it in ``sys.modules``."""
     if not path.is_file():
         raise TargetError(f"no such file: {str(path)!r}")
-    source = path.read_text(encoding="utf-8")
+    source = path.read_bytes()  # bytes: the parser honours a coding line and a BOM
     try:
         tree = ast.parse(source, filename=str(path))
     except SyntaxError as exc:
         raise TargetError(
             f"{path} raised while importing: SyntaxError: {exc.msg} (line {exc.lineno})"
         ) from exc
+    except ValueError as exc:  # an unknown coding, or NUL bytes
+        raise TargetError(f"{path} cannot be read as Python source: {exc}") from exc
     tree.body = [node for node in tree.body if not _is_main_guard(node)]
     module = types.ModuleType("__main__")
     module.__file__ = str(path)
@@ -71,9 +114,12 @@ def _load_script(path: pathlib.Path) -> types.ModuleType:
     sys.modules["__main__"] = module
     sys.path.insert(0, str(path.resolve().parent))
     try:
-        exec(
-            compile(tree, str(path), "exec"), module.__dict__
-        )  # the user asked to run their own script
+        with _importing(str(path), argv=[str(path)]):
+            exec(
+                compile(tree, str(path), "exec"), module.__dict__
+            )  # the user asked to run their own script
+    except TargetError:
+        raise
     except Exception as exc:
         raise TargetError(f"{path} raised while importing: {type(exc).__name__}: {exc}") from exc
     return module
@@ -83,7 +129,10 @@ def _load_module(name: str) -> types.ModuleType:
     if "" not in sys.path and str(pathlib.Path.cwd()) not in sys.path:
         sys.path.insert(0, "")
     try:
-        return importlib.import_module(name)
+        with _importing(f"module {name!r}"):
+            return importlib.import_module(name)
+    except TargetError:
+        raise
     except ModuleNotFoundError as exc:
         if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
             raise TargetError(f"no module named {exc.name!r} (looked for {name!r})") from exc
