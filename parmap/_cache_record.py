@@ -144,7 +144,13 @@ class Signer:
 
     def tag(self, key: bytes, header: bytes, payload: bytes, /) -> bytes:
         """Return the tag of one record (key and header are fixed-size, so no separators)."""
-        return self.tag_chunks(key, header, (payload,))
+        inner = self._inner.copy()
+        inner.update(key)
+        inner.update(header)
+        inner.update(payload)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
     def tag_chunks(self, key: bytes, header: bytes, chunks: Iterable[bytes], /) -> bytes:
         """Return the tag of a record whose payload comes in pieces."""

@@ -100,11 +100,33 @@ def _read_large(db: sqlite3.Connection, rowid: int, key: bytes, signer: Signer) 
         return blob.read()
 
 
+# A sound row (nearly all of them) is checked in Python from its values; only a row that is not
+# (a record too large to come with its row, or a column of the wrong type) is read again, by
+# its storage classes, to tell which.
 _ENTRIES = (
-    "SELECT rowid, key, typeof(record), length(record), "
-    "CASE WHEN typeof(record) = 'blob' AND length(record) <= ? THEN record END, "
-    "typeof(size), size, typeof(used), used FROM entries WHERE key IN ({marks})"
+    "SELECT key, CASE WHEN length(record) <= ? THEN record END, used "
+    "FROM entries WHERE key IN ({marks})"
 )
+_COLUMNS = (
+    "SELECT rowid, typeof(record), length(record), typeof(size), size, typeof(used) "
+    "FROM entries WHERE key = ?"
+)
+
+
+def _read_odd(db: sqlite3.Connection, key: bytes, signer: Signer) -> Any:
+    """Verify and load a row that did not come whole: large, or with a column of a wrong type.
+
+    Raises:
+        BadRecordError: the row is bad; the reason says why.
+    """
+    found = db.execute(_COLUMNS, (key,)).fetchone()
+    if found is None:
+        raise BadRecordError("it was removed while being read")
+    rowid, *columns = found
+    problem = _problem(*columns)
+    if problem is not None:
+        raise BadRecordError(problem)
+    return open_record(signer, key, _read_large(db, rowid, key, signer))
 
 
 def read_entries(
@@ -117,24 +139,20 @@ def read_entries(
 ) -> None:
     """Add to ``found`` the rows stored under ``keys``: verified and unpickled, or bad.
 
-    The ``deadline`` restarts after each row: unpickling a large result is not a slow query.
+    The ``deadline`` restarts after each large row: unpickling one is not a slow query.
     """
     query = _ENTRIES.format(marks=",".join("?" * len(keys)))
-    for rowid, key, kind, length, inline, size_type, size, used_type, used in db.execute(
-        query, (INLINE_BYTES, *keys)
-    ):
+    for key, inline, used in db.execute(query, (INLINE_BYTES, *keys)):
         if not isinstance(key, bytes):
             continue  # only a blob equals a blob parameter; never reached
-        problem = _problem(kind, length, size_type, size, used_type)
-        if problem is not None:
-            found.bad[key] = problem
-            continue
         try:
-            record = _read_large(db, rowid, key, signer) if inline is None else inline
-            found.hits[key] = (open_record(signer, key, record), float(used))
+            if isinstance(inline, bytes) and isinstance(used, int | float):
+                found.hits[key] = (open_record(signer, key, inline), float(used))
+            else:
+                found.hits[key] = (_read_odd(db, key, signer), float(used))
+                deadline.arm()  # reading and unpickling it took time outside any query
         except BadRecordError as exc:
             found.bad[key] = exc.reason
-        deadline.arm()
 
 
 def check_batch(

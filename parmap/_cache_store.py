@@ -36,6 +36,7 @@ import pathlib
 import sqlite3
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
@@ -52,9 +53,10 @@ from parmap._cache_db import (
     set_aside,
     warn_aside,
 )
-from parmap._cache_files import CacheRefusedError
+from parmap._cache_files import CacheRefusedError, same_file
 from parmap._cache_record import Signer
 from parmap._cache_schema import schema_problem
+from parmap.errors import CacheWarning, caller_stacklevel
 
 __all__ = ["DB_NAME", "TOUCH_GRANULARITY", "Store"]
 
@@ -145,10 +147,22 @@ class Store:
             self.contended = True
             with contextlib.suppress(sqlite3.Error):
                 self._connect().db.execute("PRAGMA busy_timeout=0")
+        opened = self._opened
+        if isinstance(exc, CacheRefusedError) and exc.kind == "vanished" and retry:
+            if opened is not None:
+                opened.db.close()
+            self._opened = None
+            warnings.warn(
+                f"the cache database {self.path} was removed or replaced while this run used "
+                "it: what the run stored before is no longer there and will be recomputed "
+                "next time\n  the run goes on with the database now in its place",
+                CacheWarning,
+                stacklevel=caller_stacklevel(),
+            )
+            return
         damaged = is_corrupt(exc) or (
             isinstance(exc, CacheRefusedError) and exc.kind in ("foreign", "damaged")
         )
-        opened = self._opened
         if not damaged or opened is None or self._pid != os.getpid():
             raise exc
         if self._mode != "run" or opened.read_only or not retry:
@@ -177,6 +191,10 @@ class Store:
     def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
         """One transaction with a checked schema; a write one takes the write lock at once."""
         db = self._db()
+        opened = self._connect()
+        if self._mode == "run" and not same_file(self.path, opened.identity):
+            reason = "it was removed or replaced while this run used it"
+            raise CacheRefusedError(reason, kind="vanished", path=self.path, reason=reason)
         db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
             self._check_schema(db)

@@ -260,7 +260,6 @@ def test_every_query_has_a_deadline_and_an_untrusted_schema(
         ("UPDATE entries SET record = 7", r"its record is an integer, not bytes"),
         ("UPDATE entries SET record = 'text'", r"its record is text, not bytes"),
         ("UPDATE entries SET used = 'yesterday'", r"its last-use time is text, not a number"),
-        ("UPDATE entries SET size = 'big'", r"its size column is text, not an integer"),
     ],
 )
 def test_column_of_the_wrong_type_is_a_damaged_entry(
@@ -270,6 +269,21 @@ def test_column_of_the_wrong_type_is_a_damaged_entry(
     with pytest.warns(CacheWarning, match=rf"(?s)cache entr(y|ies) .* did not verify.*{reason}"):
         run_map(filled)
     run_quietly(filled)  # recomputed and overwritten
+
+
+def test_size_column_of_the_wrong_type_is_harmless_and_reported_by_verify(
+    filled: pathlib.Path,
+) -> None:
+    edit(filled, "UPDATE entries SET size = 'big' WHERE rowid <= 3")
+    run_quietly(filled)  # lookups do not read it
+    cache = Cache(filled, secret=helpers_cache.TEST_SECRET)
+    assert cache.info().entries == len(ITEMS)
+    result = cache.verify()
+    assert [reason for _key, _name, reason in result.bad] == [
+        "its size column is text, not an integer"
+    ] * 3
+    # The edit skewed the byte total the triggers keep, by the three rows' sizes, no more.
+    assert cache.prune(max_bytes=0).entries >= len(ITEMS) - 3
 
 
 def test_null_record_behind_a_restored_schema_is_a_damaged_entry(filled: pathlib.Path) -> None:
@@ -370,6 +384,24 @@ def test_clear_clears_a_damaged_cache(
 def test_emptied_database_is_reported_not_silently_refilled(filled: pathlib.Path) -> None:
     database(filled).write_bytes(b"")
     expect_moved_aside(filled, "emptied", r"it is empty \(0 bytes\): it was emptied outside parmap")
+
+
+def test_database_removed_while_a_run_uses_it_is_reported(tmp_path: pathlib.Path) -> None:
+    cache = Cache(tmp_path / "cache", secret=helpers_cache.TEST_SECRET)
+    bound = cache.bind(triple)
+    bound.store([(bound.key((1,)), 3)])
+    for path in (tmp_path / "cache").iterdir():
+        path.unlink()
+    with pytest.warns(
+        CacheWarning,
+        match=r"(?s)cache database .*entries.sqlite was removed or replaced while this run used "
+        r"it: what the run stored before is no longer there.*goes on with the database now",
+    ):
+        bound.store([(bound.key((2,)), 6)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert bound.lookup([bound.key((1,)), bound.key((2,))]) == {bound.key((2,)): 6}
+    cache.close()
 
 
 def test_a_new_database_never_appears_half_made(tmp_path: pathlib.Path) -> None:
@@ -583,3 +615,69 @@ def test_read_only_directory_serves_hits_and_stores_nothing(
     assert database(filled).read_bytes() == before
     assert cache.info().entries == len(ITEMS)
     assert cache.verify().ok
+
+
+_READER = """
+import json, sys, warnings
+sys.path.insert(0, sys.argv[2])
+import helpers_cache
+from parmap.cache import Cache
+
+cache = Cache(sys.argv[1], secret=helpers_cache.TEST_SECRET)
+bound = helpers_cache.fixed_bound(cache, "read-only")
+keys = [bound.key((i,)) for i in range(10)]
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    hits = bound.lookup(keys)
+    bound.store([(bound.key((99,)), 1)])
+cache.close()
+print(json.dumps({
+    "hits": [hits.get(key) for key in keys],
+    "warnings": [str(w.message) for w in caught],
+    "info": cache.info().entries,
+    "verify": cache.verify().ok,
+}))
+"""
+
+
+@pytest.mark.timeout(60)
+def test_read_only_directory_for_real(tmp_path: pathlib.Path) -> None:
+    """A directory this process cannot write: as root, the reader runs as nobody."""
+    import json
+    import shutil
+    import subprocess
+    import tempfile
+
+    drop: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root ignores permissions, and setpriv (to run as nobody) is missing")
+        drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    # Under /tmp itself: pytest's own directories are private to their owner.
+    directory = pathlib.Path(tempfile.mkdtemp(prefix="parmap-ro-"))
+    try:
+        cache = Cache(directory, secret=helpers_cache.TEST_SECRET)
+        bound = helpers_cache.fixed_bound(cache, "read-only")
+        bound.store([(bound.key((i,)), i * i) for i in range(10)])
+        cache.close()
+        database(directory).chmod(0o644)
+        directory.chmod(0o755 if drop else 0o555)
+        before = snapshot(directory)
+        done = subprocess.run(
+            [*drop, sys.executable, "-c", _READER, str(directory), str(helpers_cache.HERE)],
+            env={"PYTHONPATH": str(helpers_cache.ROOT), "PATH": "/usr/bin:/bin", "HOME": "/"},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=50,
+        )
+        assert done.returncode == 0, done.stderr
+        seen = json.loads(done.stdout)
+        assert seen["hits"] == [i * i for i in range(10)]
+        assert len(seen["warnings"]) == 1, seen["warnings"]
+        assert re.search(r"read-only for this process: hits are served", seen["warnings"][0])
+        assert (seen["info"], seen["verify"]) == (10, True)
+        assert snapshot(directory) == before
+    finally:
+        directory.chmod(0o700)
+        shutil.rmtree(directory)
