@@ -9,6 +9,7 @@ from typing import Any
 
 from parmap import serializers
 from parmap._task import RemoteFailure
+from parmap._tracebacks import without_parmap
 from parmap.errors import RemoteError, RemoteTraceback
 
 _SHORT = reprlib.Repr()
@@ -36,7 +37,7 @@ def type_name(exc: BaseException, /) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def pack(exc: BaseException, /) -> RemoteFailure:
+def pack(exc: BaseException, /, *, portable: bool = True) -> RemoteFailure:
     """Pack an exception raised in a worker so that it can travel back.
 
     The exception travels with the same serializer choice as results (plain
@@ -45,8 +46,10 @@ def pack(exc: BaseException, /) -> RemoteFailure:
     survives a round trip here: a custom ``__init__`` signature or an
     unpicklable attribute would otherwise fail (or hang other pools) on the
     caller's side; then a :class:`RemoteError` stands in for it.
+    ``portable`` is the run's: False only in a fresh fork, which shares the
+    caller's ``__main__`` and may refer to its classes by name.
     """
-    tb = "".join(traceback.format_exception(exc))
+    tb = "".join(traceback.format_exception(exc.with_traceback(without_parmap(exc.__traceback__))))
     try:
         message = str(exc)
     except Exception:  # noqa: BLE001
@@ -55,7 +58,7 @@ def pack(exc: BaseException, /) -> RemoteFailure:
     try:
         # The caller attaches the traceback as __cause__; do not ship the local chain.
         exc.__traceback__ = None
-        payload = serializers.dumps(exc)
+        payload = serializers.dumps(exc, portable=portable)
         serializers.loads(payload)
     except BaseException:  # noqa: BLE001 - any failure means "send the stand-in"
         payload = None

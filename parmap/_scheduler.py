@@ -12,6 +12,7 @@ cached, counted and yielded as they arrive — in input order unless
 from __future__ import annotations
 
 import itertools
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from parmap import _failures, _remote
-from parmap._chunking import ChunkSizer
+from parmap._chunking import LOOKAHEAD_BYTES, ChunkSizer
 from parmap._input import Input, Segment
 from parmap._options import Options
 from parmap._progress import Progress
@@ -48,6 +49,12 @@ _POLL_SECONDS = 0.25
 _INLINE_BATCH = 4096
 #: The caller measures items for at least this long before it trusts the estimate.
 _PROBE_SECONDS = 0.002
+
+
+def _shallow_size(item: Any) -> int:
+    if type(item) is tuple:  # the arguments of one call, several iterables zipped
+        return sum(sys.getsizeof(arg) for arg in item)
+    return sys.getsizeof(item)
 
 
 @dataclass(slots=True)
@@ -208,7 +215,15 @@ class Scheduler:
 
     def _read_more(self, count: int) -> None:
         """Read up to ``count`` more items; cache hits are ready at once."""
-        for index, value in self._input.read_more(count):
+        before = self._input.read
+        hits = self._input.read_more(count)
+        read = self._input.read - before
+        if read and self._input.pending:
+            # A shallow size of the last item read: cheap, and right for bytes,
+            # strings and arrays, the items that make memory grow.
+            last = self._input.pending[-1].args[-1]
+            self._sizer.observe_bytes(_shallow_size(last), 1)
+        for index, value in hits:
             self._ready[index] = [value]
             self._progress.update(1)
         error = self._input.error
@@ -218,8 +233,7 @@ class Scheduler:
 
     def _window_full(self) -> bool:
         done = self._next if self._options.ordered else self._yielded
-        limit = max(1024, 4 * self._session.slots * self._sizer.next_size(None))
-        return self._input.read - done >= limit
+        return self._input.read - done >= self._sizer.lookahead(self._session.slots)
 
     # -- phase 1: the caller runs the first items ------------------------------------
 
@@ -228,7 +242,7 @@ class Scheduler:
         if not self._input.pending:
             if self._input.exhausted:
                 return False
-            self._read_more(self._batch)
+            self._read_more(self._sizer.by_bytes(self._batch, LOOKAHEAD_BYTES // 4))
             return True
         clock = time.perf_counter
         if self._began is None:

@@ -26,7 +26,9 @@ def pack_function(job: Job, /, *, portable: bool) -> tuple[bytes, bytes]:
         UnpicklableError: the function, the initializer or its arguments
             cannot be pickled; the error explains which part and why.
     """
-    bundle = (job.func, job.initializer, job.initargs, job.serializer, job.star)
+    # ``portable`` travels too: results and exceptions go back the same way
+    # (by value, unless the worker is a fresh fork sharing the caller's __main__).
+    bundle = (job.func, job.initializer, job.initargs, job.serializer, job.star, portable)
     try:
         payload = serializers.dumps(bundle, job.serializer, portable=portable)
     except serializers.SerializationFailure as failure:

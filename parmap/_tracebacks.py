@@ -21,6 +21,13 @@ def _inside(tb: TracebackType) -> bool:
     return tb.tb_frame.f_code.co_filename.startswith(_PACKAGE)
 
 
+def without_parmap(tb: TracebackType | None, /) -> TracebackType | None:
+    """``tb`` from its first frame outside parmap (a worker's loop is not the user's concern)."""
+    while tb is not None and _inside(tb):
+        tb = tb.tb_next
+    return tb
+
+
 def user_facing(exc: BaseException, /) -> BaseException:
     """``exc`` with parmap's frames dropped from its traceback, when it is the user's concern.
 

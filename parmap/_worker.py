@@ -6,6 +6,7 @@ the serializers load cloudpickle or dill only when a payload needs them.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import signal
@@ -17,6 +18,7 @@ from typing import Any
 
 from parmap import _buffers, _remote, serializers
 from parmap._buffers import Spill
+from parmap.errors import UnpicklableError
 
 #: Set in every parmap worker process; nested calls see it and run serially.
 WORKER_ENV = "PARMAP_WORKER"
@@ -121,26 +123,30 @@ def pack_results(
     serializer: str,
     /,
     spill: Spill | None = None,
+    *,
+    portable: bool = True,
 ) -> bytes:
     """Pickle results for the trip back; a result that cannot travel becomes its failure.
 
-    The payload is ``(offset, values, errors)``, with a fourth element, notes
+    ``portable`` is the run's: classes of ``__main__`` then travel by value,
+    as they came (the worker's own ``__main__`` may hold other classes of the
+    same names, or none). The payload is ``(offset, values, errors)``, with a fourth element, notes
     for a :class:`~parmap.errors.PicklingWarning`, when only dill could pickle
     the results and its copies will misbehave (a held lock, a file open for
     writing).
     """
     try:
         payload = serializers.dumps(
-            (offset, values, errors), serializer, portable=False, spill=spill
+            (offset, values, errors), serializer, portable=portable, spill=spill
         )
     except (serializers.SerializationFailure, SystemExit, KeyboardInterrupt):
         # SystemExit too: a result whose __reduce__ calls sys.exit() fails
         # its item instead of ending the worker.
         if spill is not None:
             spill.discard()
-        _explain_results(start, offset, values, errors, serializer)
+        _explain_results(start, offset, values, errors, serializer, portable)
         payload = serializers.dumps(
-            (offset, values, errors), serializer, portable=False, spill=spill
+            (offset, values, errors), serializer, portable=portable, spill=spill
         )
     if serializers.serializer_of(payload) != "dill":
         return payload
@@ -150,11 +156,16 @@ def pack_results(
     notes = find_harm(values, subject=f"results of items {first}..", by_value=True)
     if not notes:
         return payload
-    return serializers.dumps((offset, values, errors, notes), "dill", portable=False)
+    return serializers.dumps((offset, values, errors, notes), "dill", portable=portable)
 
 
 def _explain_results(
-    start: int, offset: int, values: list[Any], errors: dict[int, Any], serializer: str
+    start: int,
+    offset: int,
+    values: list[Any],
+    errors: dict[int, Any],
+    serializer: str,
+    portable: bool,
 ) -> None:
     """Replace each result that cannot be pickled by the error that explains it."""
     from parmap._check import unpicklable_error
@@ -163,18 +174,24 @@ def _explain_results(
         if position in errors:
             continue
         try:
-            serializers.dumps(value, serializer, portable=False)
+            serializers.dumps(value, serializer, portable=portable)
         except (SystemExit, KeyboardInterrupt) as exc:
-            values[position], errors[position] = None, _remote.pack(exc)
+            index = start + offset + position
+            error = UnpicklableError(
+                f"cannot send back the result of item {index}: pickling it raised "
+                f"{type(exc).__name__}({', '.join(map(repr, exc.args))}) (its __reduce__ "
+                "or __getstate__ ended the pickling); return plain data instead"
+            )
+            values[position], errors[position] = None, _remote.pack(error, portable=portable)
         except serializers.SerializationFailure:
             error = unpicklable_error(
                 value,
                 role="result",
                 subject=f"result of item {start + offset + position}",
                 serializer=serializer,
-                portable=False,
+                portable=portable,
             )
-            values[position], errors[position] = None, _remote.pack(error)
+            values[position], errors[position] = None, _remote.pack(error, portable=portable)
 
 
 def caller_alive(caller_pid: int, parent_pid: int, /) -> bool:
@@ -247,7 +264,7 @@ def main(conn: Any, state: Any, caller_pid: int) -> None:
 
     inbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
     threading.Thread(target=_receive, args=(conn, inbox), daemon=True).start()
-    functions: dict[bytes, tuple[Callable[..., Any], str, bool]] = {}
+    functions: dict[bytes, tuple[Callable[..., Any], str, bool, bool]] = {}
     shared = _buffers.shared_directory()
     while True:
         message = inbox.get()
@@ -259,7 +276,7 @@ def main(conn: Any, state: Any, caller_pid: int) -> None:
         if kind == MSG_FUNC:
             digest = message[1 : 1 + DIGEST_SIZE]
             try:
-                func, initializer, initargs, serializer, star = serializers.loads(
+                func, initializer, initargs, serializer, star, portable = serializers.loads(
                     memoryview(message)[1 + DIGEST_SIZE :]
                 )
                 if initializer is not None:
@@ -267,7 +284,7 @@ def main(conn: Any, state: Any, caller_pid: int) -> None:
             except BaseException as exc:  # noqa: BLE001 - reported to the caller
                 conn.send_bytes(MSG_SETUP_FAILED + serializers.dumps(_remote.pack(exc)))
                 return
-            functions[digest] = (func, serializer, star)
+            functions[digest] = (func, serializer, star, portable)
             if len(functions) > KEPT_FUNCTIONS:
                 # The caller forgets the same one: both drop the oldest.
                 del functions[next(iter(functions))]
@@ -276,14 +293,14 @@ def main(conn: Any, state: Any, caller_pid: int) -> None:
         chunk = inbox.get()
         if chunk is None:
             return
-        func, serializer, star = functions[digest]
+        func, serializer, star, portable = functions[digest]
         # Loading the chunk runs the items' own unpickling code, which may
         # block: it is timed like an item, for no item in particular.
         mark(LOADING)
         try:
             start, args = serializers.loads(chunk)
         except BaseException as exc:  # noqa: BLE001 - reported; the caller isolates the item
-            failure = serializers.dumps(_remote.pack(exc))
+            failure = serializers.dumps(_remote.pack(exc, portable=portable))
             current[0] = -1
             conn.send_bytes(MSG_CHUNK_FAILED + TASK_ID.pack(task_id) + failure)
             continue
@@ -298,9 +315,10 @@ def main(conn: Any, state: Any, caller_pid: int) -> None:
             start: int = start,
             serializer: str = serializer,
             token: str = token.decode(),
+            portable: bool = portable,
         ) -> None:
             spill = Spill(shared, caller_pid, token) if shared is not None else None
-            body = pack_results(start, offset, values, errors, serializer, spill)
+            body = pack_results(start, offset, values, errors, serializer, spill, portable=portable)
             header = RESULTS_HEADER.pack(task_id, done, busy, offset, len(values))
             conn.send_bytes(MSG_RESULTS + header)
             conn.send_bytes(body)
@@ -313,5 +331,6 @@ def main(conn: Any, state: Any, caller_pid: int) -> None:
             flush_interval=FLUSH_INTERVAL,
             first_index=start,
             mark=mark,
+            pack=functools.partial(_remote.pack, portable=portable),
         )
         current[0] = -1

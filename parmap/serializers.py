@@ -161,10 +161,9 @@ def _pickle_dumps(obj: Any, portable: bool, spill: BufferCallback = None) -> byt
 
 
 def _cloudpickle_dumps(obj: Any, portable: bool, spill: BufferCallback = None) -> bytes:
-    import cloudpickle
+    from parmap import _cloudpickler
 
-    data: bytes = cloudpickle.dumps(obj, protocol=PROTOCOL, buffer_callback=spill)
-    return data
+    return _cloudpickler.dumps(obj, protocol=PROTOCOL, buffer_callback=spill)
 
 
 def _dill_dumps(obj: Any, portable: bool, spill: BufferCallback = None) -> bytes:

@@ -36,6 +36,34 @@ def load_bomb_on(x: int, bad: int = 2) -> Any:
     return LoadBomb(x) if x == bad else x
 
 
+class ExitOnPickle:
+    """Calls sys.exit(4) when pickled (in a worker: while its result is sent back)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        sys.exit(4)
+
+
+def exit_on_pickle_on(x: int, bad: int = 2) -> Any:
+    return ExitOnPickle() if x == bad else x
+
+
+class ExitOnLoad:
+    """Pickles fine; unpickling it calls sys.exit(6)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (sys.exit, (6,))
+
+
+def exit_on_load_on(x: int, bad: int = 2) -> Any:
+    return ExitOnLoad() if x == bad else x
+
+
+def interrupt_on(x: int, bad: int = 2) -> int:
+    if x == bad:
+        raise KeyboardInterrupt
+    return x
+
+
 def sys_exit_on(x: int, bad: int = 2) -> int:
     if x == bad:
         sys.exit(5)
@@ -157,3 +185,28 @@ def quiet_segfault_on(x: int, bad: int = 2) -> int:
         faulthandler.disable()
         ctypes.string_at(0)
     return x
+
+
+def fork_child_then_die(x: int, bad: int = 2) -> int:
+    """On ``bad``, forks a child that sleeps 30 s (holding the worker's pipe), then dies."""
+    if x == bad:
+        if os.fork() == 0:
+            time.sleep(30)
+            os._exit(0)
+        os._exit(7)
+    return x
+
+
+def _block_forever(seconds: float) -> Any:
+    time.sleep(seconds)
+    return None
+
+
+class SlowToLoad:
+    """Pickles fine; unpickling it sleeps ``seconds`` (a __reduce__ that blocks)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_block_forever, (self.seconds,))

@@ -55,7 +55,7 @@ class FunctionStore(WorkerPlugin):
         """``(func, serializer, star)``, or the failure of the initializer."""
         with self._lock:  # two threads of one worker must not run the initializer twice
             if self._loaded is None:
-                func, initializer, initargs, serializer, star = serializers.loads(self.payload)
+                func, initializer, initargs, serializer, star, _ = serializers.loads(self.payload)
                 self._loaded = (func, serializer, star)
                 if initializer is not None:
                     try:

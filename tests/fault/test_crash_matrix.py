@@ -47,6 +47,8 @@ class Cell:
     options: dict[str, Any] = field(default_factory=dict)
     exitcode: int | None = None  # for WorkerDiedError
     cause: type[BaseException] | None = None  # the loading error, for a failed unpickling
+    cause_text: str = "cannot load {bad}"  # its text
+    report: bool = True  # an UnpicklableError carries a check report
 
 
 _KILLED = r"\.\nLikely cause: "
@@ -108,6 +110,22 @@ CELLS: dict[str, Cell] = {
         helpers_fault.LockedError,
         r"^locked failure on 2$",
     ),
+    "pickle-result-sys-exit": Cell(
+        helpers_fault.exit_on_pickle_on,
+        lambda: [0, 1, 2, 3],
+        parmap.UnpicklableError,
+        r"^cannot send back the result of item 2: pickling it raised SystemExit\(4\) ",
+        report=False,
+    ),
+    "unpickle-result-sys-exit": Cell(
+        # Unpickling calls sys.exit() in the caller: that item fails, the caller lives on.
+        helpers_fault.exit_on_load_on,
+        lambda: [0, 1, 2, 3],
+        parmap.UnpicklableError,
+        r"^cannot load the result of item 2 in the caller: SystemExit: 6\n",
+        cause=SystemExit,
+        cause_text="6",
+    ),
     "sys-exit": Cell(
         # sys.exit() in the function fails that item as SystemExit (as map would),
         # instead of ending the worker.
@@ -154,6 +172,8 @@ SPAWN = (
     "pickle-result-lock",
     "unpickle-result",
     "exception-custom-init",
+    "exception-unpicklable-attribute",
+    "pickle-result-sys-exit",
     "segfault",
 )
 
@@ -202,8 +222,8 @@ def _check_exception(cell: Cell, exc: BaseException, item: Any) -> None:
     if cell.cause is not None:
         # Loading failed: the loader's own exception is the cause, with its message.
         assert type(exc.__cause__) is cell.cause
-        assert str(exc.__cause__) == f"cannot load {cell.bad}"
-    elif isinstance(exc, parmap.UnpicklableError):
+        assert str(exc.__cause__) == cell.cause_text.format(bad=cell.bad)
+    elif isinstance(exc, parmap.UnpicklableError) and cell.report:
         # Pickling failed: the check report explains the culprit.
         assert exc.report is not None
 

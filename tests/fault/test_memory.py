@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+import parmap
 from tests.fault._child import ROOT, SCRIPTS
 
 #: MiB the peak may grow between the checkpoint and the end.
@@ -54,3 +55,57 @@ def test_imap_memory_is_flat_over_a_million_items() -> None:
 @pytest.mark.slow
 def test_imap_memory_is_flat_over_ten_million_items() -> None:
     _assert_flat(_measure(10_000_000, 2_000_000, timeout=100))
+
+
+LARGE_ITEMS = """
+import resource, sys
+import parmap
+kind = sys.argv[1]
+options = {"workers": 2, "start_method": "fork"}
+if kind == "processes":
+    options["inline"] = False
+elif kind != "inline":
+    options = {"backend": kind, "workers": 2}
+items = (bytes(100_000) for _ in range(5_000))  # 500 MB in all, 100 kB at a time
+total = sum(parmap.imap(len, items, **options))
+assert total == 500_000_000, total
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["inline", "processes", "threads", "serial"])
+def test_look_ahead_is_bounded_in_bytes_not_only_items(kind: str) -> None:
+    # 1,024 items of look-ahead would be 100 MB here; the budget keeps it near 64 MB.
+    done = subprocess.run(
+        [sys.executable, "-c", LARGE_ITEMS, kind],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout) < 200, f"peak {done.stdout.strip()} MiB for 100 kB items"
+
+
+class _Big:
+    """A result that can be weakly referenced (to see whether parmap still holds it)."""
+
+    def __init__(self, n: int) -> None:
+        self.data = bytes(n)
+
+
+def _big(n: int) -> _Big:
+    return _Big(n)
+
+
+def test_imap_lets_go_of_each_result_once_yielded() -> None:
+    import weakref
+
+    alive: list[weakref.ref[_Big]] = []
+    for result in parmap.imap(_big, [10] * 50, backend="serial"):
+        alive.append(weakref.ref(result))
+        del result
+        assert sum(ref() is not None for ref in alive) == 0, "imap still holds a result"
