@@ -55,8 +55,13 @@ def test_verify_passes_then_fails_on_a_bad_entry(
     assert run("verify", str(directory)) == 0
     assert "checked 12 entries" in capsys.readouterr().out
     with sqlite3.connect(directory / "entries.sqlite") as db:
+        # Which key comes first depends on cube's bytecode, so on the Python version, and
+        # some records are under 50 bytes: cut the last byte, whichever entry it is.
         key = db.execute("SELECT key FROM entries LIMIT 1").fetchone()[0]
-        db.execute("UPDATE entries SET record = substr(record, 1, 50) WHERE key = ?", (key,))
+        db.execute(
+            "UPDATE entries SET record = substr(record, 1, length(record) - 1) WHERE key = ?",
+            (key,),
+        )
     assert run("verify", str(directory)) == 1
     out = capsys.readouterr().out
     assert f"entry {key.hex()} ({__name__}:cube): authentication failed" in out
