@@ -21,42 +21,27 @@ Why SQLite in WAL mode rather than one file per entry or our own segment files:
 The database is untrusted (:mod:`parmap._cache_db`): each operation runs under a deadline,
 re-checks the schema if its version counter moved, and reads through
 :mod:`parmap._cache_rows`, which type-checks every column. A run that meets ``SQLITE_CORRUPT``
-moves the database aside and goes on with a new one.
+moves the database aside and goes on with a new one (:mod:`parmap._cache_link`).
 
-A connection belongs to the process that opened it: after a fork the child opens its own
-and never touches (nor closes) the inherited one, whose locks belong to the parent.
+The connection itself, per process and recovered on damage, is :mod:`parmap._cache_link`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import pathlib
 import sqlite3
 import sys
 import threading
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 from parmap import _cache_rows as rows
-from parmap._cache_db import (
-    DB_NAME,
-    SQLITE_BUSY,
-    Mode,
-    Opened,
-    error_code,
-    is_corrupt,
-    open_database,
-    refusal,
-    set_aside,
-    warn_aside,
-)
-from parmap._cache_files import CacheRefusedError, same_file
+from parmap._cache_db import DB_NAME, Mode
+from parmap._cache_files import CacheRefusedError
+from parmap._cache_link import Link
 from parmap._cache_record import Signer
-from parmap._cache_schema import schema_problem
-from parmap.errors import CacheWarning, caller_stacklevel
 
 __all__ = ["DB_NAME", "TOUCH_GRANULARITY", "Store"]
 
@@ -87,7 +72,7 @@ def _guarded(method: _Method) -> _Method:
                 try:
                     return method(self, *args, **kwargs)
                 except (sqlite3.DatabaseError, CacheRefusedError) as exc:
-                    self._failed(exc, retry=attempt == 1)
+                    self._link.failed(exc, retry=attempt == 1)
         raise AssertionError("unreachable")  # pragma: no cover
 
     return cast(_Method, guarded)
@@ -109,101 +94,19 @@ class Store:
             OSError, sqlite3.Error: the database cannot be opened.
         """
         self.path = directory / DB_NAME
-        self._durable = durable
-        self._mode: Mode = mode
         self._lock = threading.RLock()
-        self._pid = -1
-        self._opened: Opened | None = None
-        self._inherited: list[sqlite3.Connection] = []
-        self.contended = False
-        self._connect()
+        self._link = Link(self.path, durable=durable, mode=mode)
+        self._link.opened()
 
     @property
     def read_only(self) -> bool:
         """True when the database was opened read-only (a directory this process cannot write)."""
-        return self._connect().read_only
+        return self._link.opened().read_only
 
-    def _connect(self) -> Opened:
-        if self._opened is not None and self._pid == os.getpid():
-            return self._opened
-        if self._opened is not None:
-            # Forked: the parent's connection and its locks are not ours. Keep the object alive
-            # so that garbage collection never runs sqlite3_close on it in this process.
-            self._inherited.append(self._opened.db)
-        self._opened = open_database(self.path, durable=self._durable, mode=self._mode)
-        self._pid = os.getpid()
-        if self.contended:
-            self._opened.db.execute("PRAGMA busy_timeout=0")
-        return self._opened
-
-    def _db(self) -> sqlite3.Connection:
-        opened = self._connect()
-        opened.deadline.arm()
-        return opened.db
-
-    def _failed(self, exc: BaseException, *, retry: bool) -> None:
-        """Handle a failed operation: re-raise it, or move a damaged database aside and return."""
-        if error_code(exc) == SQLITE_BUSY and not self.contended:
-            self.contended = True
-            with contextlib.suppress(sqlite3.Error):
-                self._connect().db.execute("PRAGMA busy_timeout=0")
-        opened = self._opened
-        if isinstance(exc, CacheRefusedError) and exc.kind == "vanished" and retry:
-            if opened is not None:
-                opened.db.close()
-            self._opened = None
-            warnings.warn(
-                f"the cache database {self.path} was removed or replaced while this run used "
-                "it: what the run stored before is no longer there and will be recomputed "
-                "next time\n  the run goes on with the database now in its place",
-                CacheWarning,
-                stacklevel=caller_stacklevel(),
-            )
-            return
-        damaged = is_corrupt(exc) or (
-            isinstance(exc, CacheRefusedError) and exc.kind in ("foreign", "damaged")
-        )
-        if not damaged or opened is None or self._pid != os.getpid():
-            raise exc
-        if self._mode != "run" or opened.read_only or not retry:
-            if isinstance(exc, CacheRefusedError):
-                raise exc
-            raise refusal(self.path, "damaged", f"it is damaged ({exc})") from exc
-        with contextlib.suppress(sqlite3.Error):
-            opened.db.close()
-        self._opened = None
-        reason = exc.reason if isinstance(exc, CacheRefusedError) else f"it is damaged ({exc})"
-        warn_aside(self.path, set_aside(self.path, opened.identity, label="damaged"), reason)
-
-    def _check_schema(self, db: sqlite3.Connection) -> None:
-        """Inside a transaction: make sure the schema is still parmap's if its counter moved."""
-        opened = self._connect()
-        cookie = int(db.execute("PRAGMA schema_version").fetchone()[0])
-        if cookie == opened.cookie:
-            return
-        problem = schema_problem(db)
-        if problem is not None:
-            reason = f"its schema was changed while in use: {problem[1]}"
-            raise CacheRefusedError(reason, kind="foreign", path=self.path, reason=reason)
-        opened.cookie = cookie
-
-    @contextlib.contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[sqlite3.Connection]:
-        """One transaction with a checked schema; a write one takes the write lock at once."""
-        db = self._db()
-        opened = self._connect()
-        if self._mode == "run" and not same_file(self.path, opened.identity):
-            reason = "it was removed or replaced while this run used it"
-            raise CacheRefusedError(reason, kind="vanished", path=self.path, reason=reason)
-        db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        try:
-            self._check_schema(db)
-            yield db
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+    @property
+    def contended(self) -> bool:
+        """True once a wait for another process's lock timed out (later ones do not wait)."""
+        return self._link.contended
 
     @_guarded
     def put(
@@ -219,7 +122,7 @@ class Store:
         ``function`` (scope, name, library versions) also records the function behind the
         scope, for ``info`` and ``prune``, in the same transaction.
         """
-        with self._transaction(write=True) as db:
+        with self._link.transaction(write=True) as db:
             if function is not None:
                 scope, name, library = function
                 db.execute(
@@ -236,17 +139,17 @@ class Store:
     def get(self, keys: Sequence[bytes], signer: Signer, /) -> rows.Found:
         """Return the verified, unpickled results stored under ``keys``, and the bad rows."""
         found = rows.Found()
-        with self._transaction(write=False) as db:
+        with self._link.transaction(write=False) as db:
             for start in range(0, len(keys), _BATCH):
                 rows.read_entries(
-                    db, keys[start : start + _BATCH], signer, found, self._connect().deadline
+                    db, keys[start : start + _BATCH], signer, found, self._link.opened().deadline
                 )
         return found
 
     @_guarded
     def touch(self, keys: Sequence[bytes], /, *, now: float) -> None:
         """Mark entries as used now (for least-recently-used pruning)."""
-        with self._transaction(write=True) as db:
+        with self._link.transaction(write=True) as db:
             for start in range(0, len(keys), _BATCH):
                 batch = keys[start : start + _BATCH]
                 db.execute(
@@ -257,19 +160,19 @@ class Store:
     @_guarded
     def totals(self) -> tuple[int, int]:
         """Return ``(entries, bytes of records)``."""
-        with self._transaction(write=False) as db:
+        with self._link.transaction(write=False) as db:
             return rows.totals(db)
 
     @_guarded
     def meta(self) -> dict[str, str]:
         """Return the directory's metadata (schema, creation time, creating versions)."""
-        with self._transaction(write=False) as db:
+        with self._link.transaction(write=False) as db:
             return rows.meta(db)
 
     @_guarded
     def functions(self) -> list[rows.FunctionRow]:
         """Return one row per function (scope): name, versions, entries, bytes, last use."""
-        with self._transaction(write=False) as db:
+        with self._link.transaction(write=False) as db:
             return rows.functions(db)
 
     def scan(self, signer: Signer, /) -> Iterator[rows.Checked]:
@@ -284,14 +187,14 @@ class Store:
 
     @_guarded
     def _scan_batch(self, signer: Signer, after: int) -> list[rows.Checked]:
-        with self._transaction(write=False) as db:
-            return rows.check_batch(db, signer, after, self._connect().deadline)
+        with self._link.transaction(write=False) as db:
+            return rows.check_batch(db, signer, after, self._link.opened().deadline)
 
     @_guarded
     def delete_rows(self, rowids: Sequence[int], /) -> int:
         """Delete entries by row id; return how many were deleted."""
         removed = 0
-        with self._transaction(write=True) as db:
+        with self._link.transaction(write=True) as db:
             for start in range(0, len(rowids), _BATCH):
                 batch = rowids[start : start + _BATCH]
                 query = f"DELETE FROM entries WHERE rowid IN ({_marks(len(batch))})"
@@ -315,30 +218,28 @@ class Store:
             )
             params.extend(names)
         where = " AND ".join(clauses) or "1"
-        with self._transaction(write=True) as db:
+        with self._link.transaction(write=True) as db:
             return int(db.execute(f"DELETE FROM entries WHERE {where}", params).rowcount)
 
     @_guarded
     def oldest(self, excess: int, /) -> list[int]:
         """Return the row ids of the least recently used entries adding up to ``excess`` bytes."""
-        with self._transaction(write=False) as db:
+        with self._link.transaction(write=False) as db:
             return rows.oldest(db, excess)
 
     @_guarded
     def forget_unused_functions(self) -> None:
         """Drop function rows that no entry refers to any more."""
-        with self._transaction(write=True) as db:
+        with self._link.transaction(write=True) as db:
             db.execute("DELETE FROM functions WHERE scope NOT IN (SELECT scope FROM entries)")
 
     @_guarded
     def compact(self) -> None:
         """Give freed pages back to the file system (skipped while another run is writing)."""
         with contextlib.suppress(sqlite3.OperationalError):
-            self._db().execute("VACUUM")
+            self._link.db().execute("VACUUM")
 
     def close(self) -> None:
         """Close this process's connection (never one inherited through fork)."""
         with self._lock:
-            if self._opened is not None and self._pid == os.getpid():
-                self._opened.db.close()
-            self._opened = None
+            self._link.close()
