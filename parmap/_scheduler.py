@@ -108,6 +108,7 @@ class Scheduler:
         self._began: float | None = None
         #: The index where the results end (an error or StopIteration there), if known.
         self._limit: int | None = None
+        self._stored = 0  # results put in the cache by this run
 
     # -- the run -------------------------------------------------------------------
 
@@ -138,8 +139,14 @@ class Scheduler:
                     for event in self._session.poll(_POLL_SECONDS):
                         self._handle(event)
             self._session.close()
-        except BaseException:
+        except BaseException as exc:
             self._session.cancel()
+            if isinstance(exc, KeyboardInterrupt) and self._cache is not None:
+                where = getattr(options.cache, "directory", options.cache)
+                exc.add_note(
+                    f"parmap: interrupted; the results of {self._stored} item(s) of this run are "
+                    f"kept in the cache {where}: the same call again computes only the others"
+                )
             raise
         finally:
             self._progress.close()
@@ -420,7 +427,9 @@ class Scheduler:
             return
         if self._cache is not None:
             keys = self._input.keys
-            self._cache.store([(keys.pop(i), v) for i, v in enumerate(values, start) if i in keys])
+            entries = [(keys.pop(i), v) for i, v in enumerate(values, start) if i in keys]
+            self._cache.store(entries)
+            self._stored += len(entries)
         self._ready[start] = values
         self._progress.update(len(values))
 

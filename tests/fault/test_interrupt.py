@@ -72,6 +72,8 @@ def test_sigint_keeps_finished_results_in_the_cache(tmp_path: pathlib.Path) -> N
     child = Child("interrupted_run.py", [str(MANY), str(cache)], tmp_path, env)
     try:
         _run_until_results(child, 5)
+        # Results come every 50 ms; let the script get back to waiting inside imap.
+        time.sleep(0.02)
         elapsed = _interrupt(child, group=True)
     finally:
         child.kill()
@@ -79,6 +81,14 @@ def test_sigint_keeps_finished_results_in_the_cache(tmp_path: pathlib.Path) -> N
     assert elapsed < EXIT_BOUND
     received = sum(1 for line in child.seen if line.startswith("result "))
     stored = parmap.Cache(cache).info().entries
+    # One short traceback that ends at the user's call, with the count kept on disk.
+    stderr = child.stderr()
+    assert stderr.rstrip().endswith(
+        f"parmap: interrupted; the results of {stored} item(s) of this run are kept in the "
+        f"cache {cache}: the same call again computes only the others"
+    ), stderr
+    assert stderr.count('File "') <= 3, stderr
+    assert "_scheduler.py" not in stderr, stderr
     # Every result the script received is on disk; at most the items in flight are not.
     assert received <= stored < received + 8
 
