@@ -48,6 +48,8 @@ def _cause(exc: BaseException, directory: object) -> str:
         return "the disk is full: free some space"
     if code == SQLITE_READONLY or number in (errno.EROFS, errno.EACCES, errno.EPERM):
         return "the directory or the database is read-only for this process"
+    if code == SQLITE_BUSY:
+        return "another process holds a lock on it: try again once it is done"
     if code == SQLITE_INTERRUPT:
         return f"a statement ran past its deadline of {_cache_db.RUN_SECONDS:g} s and was stopped"
     return f"run `parmap cache verify {directory}` to check the cache"
@@ -106,12 +108,15 @@ class BoundCache:
             return self._cache._session()
         except (OSError, sqlite3.Error, ValueError) as exc:
             self._disabled = True
-            hint = (
-                ""
-                if isinstance(exc, CacheRefusedError)
-                else "; check the directory and the secret "
-                "(PARMAP_CACHE_SECRET or ~/.config/parmap/secret)"
-            )
+            if isinstance(exc, CacheRefusedError):
+                hint = ""  # its message says what to do
+            elif error_code(exc):
+                hint = f"; {_cause(exc, self._cache.directory)}"
+            else:
+                hint = (
+                    "; check the directory and the secret "
+                    "(PARMAP_CACHE_SECRET or ~/.config/parmap/secret)"
+                )
             _warn(
                 f"the cache in {self._cache.directory} cannot be used for {self._name}: "
                 f"{_described(exc)}\n  while {doing}\n"

@@ -446,6 +446,28 @@ def test_a_held_write_lock_costs_one_short_wait_per_run(
     run_quietly(filled)  # the lock released, the next run stores and reads normally
 
 
+@pytest.mark.timeout(30)
+def test_an_exclusive_lock_at_open_costs_one_wait_and_says_so(
+    filled: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_cache_db, "BUSY_TIMEOUT", 0.3)
+    holder = sqlite3.connect(database(filled), isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")  # readers are locked out too
+    try:
+        start = time.monotonic()
+        with pytest.warns(
+            CacheWarning,
+            match=r"(?s)cannot be used for .*triple: OperationalError: database is locked.*"
+            r"goes on without the cache; another process holds a lock on it",
+        ):
+            run_map(filled)
+        assert time.monotonic() - start < 0.3 + 2.0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
 # -- 9. links and special files --------------------------------------------------------------
 
 
