@@ -7,12 +7,13 @@ no links: :mod:`parmap._cache_files`) and ``sqlite_master`` is compared with par
 most :data:`BUSY_TIMEOUT` for another process's lock.
 
 What a run does with a database it cannot use: one that is damaged (``SQLITE_CORRUPT``, not a
-database), not parmap's (another schema) or emptied (0 bytes, which parmap never leaves: see
-:mod:`parmap._cache_schema`) is moved aside with a :class:`~parmap.errors.CacheWarning` and a
-new one takes its place. A link or special file, or a parmap cache of another schema version,
-is left alone and the run goes on without the cache. In a directory this process cannot write,
-the database is opened read-only (``immutable`` when SQLite cannot even share its lock index
-there): hits are served, nothing is stored.
+database), altered (parmap's schema with objects added, removed or redefined) or emptied (0
+bytes, which parmap never leaves: see :mod:`parmap._cache_schema`) is moved aside with a
+:class:`~parmap.errors.CacheWarning` and a new one takes its place. Another program's database
+(nothing in it is parmap's), a link or special file, or a parmap cache of another schema
+version, is left alone and the run goes on without the cache. In a directory this process
+cannot write, the database is opened read-only (``immutable`` when SQLite cannot even share its
+lock index there): hits are served, nothing is stored.
 
 The admin commands (``info``, ``verify``, ``prune``, ``clear``) never move, create or convert
 anything except on ``clear``: they raise :class:`~parmap._cache_files.CacheRefusedError`, and
@@ -136,7 +137,7 @@ def open_database(path: pathlib.Path, /, *, durable: bool, mode: Mode) -> Opened
                 )
             opened = _connect(path, found, mode, durable)
         except CacheRefusedError as exc:
-            if mode != "run" or exc.kind not in ("damaged", "foreign", "emptied"):
+            if mode != "run" or exc.kind not in ("damaged", "altered", "emptied"):
                 raise
             if not writable(path.parent, path):
                 raise
@@ -176,6 +177,7 @@ def refusal(path: pathlib.Path, kind: str, reason: str, /) -> CacheRefusedError:
     """The error for a database that cannot be used: what is wrong, and what to do."""
     advice = {
         "foreign": "parmap changed nothing in it; point DIR at a directory that `cache=` wrote",
+        "altered": "parmap changed nothing in it; a run with `cache=` moves it aside",
         "version": "use the parmap version that wrote it, or another directory",
         "damaged": f"parmap changed nothing; `parmap cache clear {path.parent}` moves it aside",
         "emptied": f"parmap changed nothing; `parmap cache clear {path.parent}` moves it aside",

@@ -44,7 +44,8 @@ class CacheRefusedError(OSError):
 
     Attributes:
         kind: ``"link"``, ``"special"`` (not a regular file), ``"linked"`` (more than one
-            name), ``"foreign"`` (not a parmap cache), ``"version"`` (another schema
+            name), ``"foreign"`` (another program's database), ``"altered"`` (a parmap cache
+            whose schema was changed), ``"version"`` (another schema
             version), ``"damaged"`` or ``"emptied"``.
         path: the file concerned.
         reason: what is wrong with it, in a few words.

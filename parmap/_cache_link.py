@@ -91,7 +91,7 @@ class Link:
             )
             return
         damaged = is_corrupt(exc) or (
-            isinstance(exc, CacheRefusedError) and exc.kind in ("foreign", "damaged")
+            isinstance(exc, CacheRefusedError) and exc.kind in ("altered", "damaged")
         )
         if not damaged or opened is None or self._pid != os.getpid():
             raise exc
@@ -114,7 +114,7 @@ class Link:
         problem = schema_problem(db)
         if problem is not None:
             reason = f"its schema was changed while in use: {problem[1]}"
-            raise CacheRefusedError(reason, kind="foreign", path=self.path, reason=reason)
+            raise CacheRefusedError(reason, kind="altered", path=self.path, reason=reason)
         opened.cookie = cookie
 
     @contextlib.contextmanager

@@ -87,35 +87,38 @@ def schema_problem(db: sqlite3.Connection, /) -> tuple[str, str] | None:
     """Compare the database's schema with parmap's; ``None`` when it is exactly parmap's.
 
     Returns:
-        ``(kind, what)``: kind ``"foreign"`` (not a parmap cache, or one with objects added,
-        removed or redefined) or ``"version"`` (a parmap cache of another schema version), and
-        a few words saying what differs.
+        ``(kind, what)``: kind ``"foreign"`` (nothing in it is parmap's: another program's
+        database), ``"altered"`` (a parmap cache with objects added, removed or redefined) or
+        ``"version"`` (a parmap cache of another schema version), and a few words saying what
+        differs.
     """
     found = _objects(db)
     if found is None:
-        return "foreign", "its sqlite_master table holds values of the wrong types"
+        return "altered", "its sqlite_master table holds values of the wrong types"
     expected = _expected()
     if found != expected:
         version = _version(db) if any(row[1] == "meta" for row in found & expected) else None
         if version is not None and version != SCHEMA_VERSION:
             return "version", f"it is a parmap cache of schema {version}"
+        # Evidence that parmap made it: one of its own definitions, word for word (indexes
+        # SQLite makes for a primary key have no SQL and prove nothing).
+        if not any(sql is not None for _kind, _name, _table, sql in found & expected):
+            return "foreign", f"it holds {_listed(found) or 'nothing'}, none of them parmap's"
         ours = {(kind, name) for kind, name, _table, _sql in expected}
-        shared = {(kind, name) for kind, name, _table, _sql in found} & ours
-        if not shared:
-            return "foreign", f"it holds {_listed(found) or 'nothing'} and none of parmap's tables"
+        present = {(kind, name) for kind, name, _table, _sql in found}
         extra = {row for row in found - expected if (row[0], row[1]) not in ours}
         changed = {row for row in found - expected if (row[0], row[1]) in ours}
-        missing = {row for row in expected - found if (row[0], row[1]) not in shared}
+        missing = {row for row in expected - found if (row[0], row[1]) not in present}
         parts = [
             f"{label} {_listed(rows)}"
             for label, rows in (("an unexpected", extra), ("a redefined", changed), ("no", missing))
             if rows
         ]
-        return "foreign", "it has " + "; ".join(parts)
+        return "altered", "it has " + "; ".join(parts)
     version = _version(db)
     if version != SCHEMA_VERSION:
         if version is None:
-            return "foreign", "its meta table does not name a schema version"
+            return "altered", "its meta table does not name a schema version"
         return "version", f"it is a parmap cache of schema {version}"
     return None
 
