@@ -6,11 +6,13 @@ the serializers load cloudpickle or dill only when a payload needs them.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import queue
 import signal
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +42,10 @@ DIGEST_SIZE = 16
 
 #: Seconds between a worker's checks that its caller still runs.
 WATCH_INTERVAL = 0.5
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+#: ``parent_pid`` of :func:`main` that means "the parent the worker has".
+ANY_PARENT = -1
 
 #: The "item running now" a worker shows while it unpickles a chunk.
 LOADING = -2
@@ -218,6 +224,42 @@ def caller_alive(caller_pid: int, parent_pid: int, /) -> bool:
     return state != [b"Z"]
 
 
+def die_with_parent(parent_pid: int, /) -> None:
+    """Ask Linux to kill this process when its parent ends (``PR_SET_PDEATHSIG``).
+
+    The watch thread needs the GIL, which a function in C code may hold for
+    seconds; the kernel's signal does not. Nothing happens where prctl is
+    missing (not Linux), and a parent already gone is handled by the watch.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent_pid:  # the parent died before the request
+        os._exit(EXIT_ORPHANED)
+
+
+def _let_the_fork_server_go() -> None:
+    """Close this worker's copy of the fork server's "a client is alive" pipe.
+
+    The fork server exits when no process holds that pipe any more, and every
+    process it forks receives a copy; a worker never starts processes of its
+    own (a nested call runs in the worker), so it lets go of its copy. Then
+    the caller's death ends the fork server, and the kernel this worker.
+    """
+    for name in ("multiprocessing.forkserver", "multiprocess.forkserver"):
+        module = sys.modules.get(name)
+        server = getattr(module, "_forkserver", None)
+        fd = getattr(server, "_forkserver_alive_fd", None)
+        if isinstance(fd, int):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            server._forkserver_alive_fd = None  # type: ignore[union-attr]
+
+
 def _watch_caller(caller_pid: int, parent_pid: int) -> None:
     # A worker whose caller is gone (killed outright) must not live on.
     while True:
@@ -238,7 +280,7 @@ def _receive(conn: Any, inbox: queue.SimpleQueue[bytes | None]) -> None:
             return
 
 
-def main(conn: Any, state: Any, caller_pid: int) -> None:
+def main(conn: Any, state: Any, caller_pid: int, parent_pid: int | None = None) -> None:
     """The loop of a worker process: receive functions and chunks, send outcomes.
 
     Args:
@@ -248,10 +290,19 @@ def main(conn: Any, state: Any, caller_pid: int) -> None:
             the number of items started, which times each item for ``timeout``.
         caller_pid: the caller's pid, watched so that the worker exits if the
             caller is killed (it is not the parent under forkserver).
+        parent_pid: the pid of the process that started the worker (the
+            caller) when the worker may die with it, :data:`ANY_PARENT` for
+            whichever parent it has (the fork server); None when not (a
+            caller's thread started it: Linux would kill the worker when that
+            thread ends).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller handles Ctrl-C
     os.environ[WORKER_ENV] = "1"
     watch = (caller_pid, os.getppid())
+    if parent_pid == ANY_PARENT:
+        _let_the_fork_server_go()
+    if parent_pid is not None:
+        die_with_parent(watch[1] if parent_pid == ANY_PARENT else parent_pid)
     threading.Thread(target=_watch_caller, args=watch, daemon=True).start()
     # Tells the caller that start-up is over: a death before this message is
     # the worker's failure to start, not any item's fault.

@@ -210,3 +210,10 @@ class SlowToLoad:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_block_forever, (self.seconds,))
+
+
+def record_pid_then_hold_the_gil(x: int, directory: str) -> int:
+    """Writes ``DIRECTORY/pid-<pid>``, then computes in C for minutes without releasing the GIL."""
+    with open(os.path.join(directory, f"pid-{os.getpid()}"), "w"):
+        pass
+    return sum(range(10**12)) + x

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import threading
 import time
 from collections import deque
 from typing import Any
@@ -36,12 +37,16 @@ class Worker:
 
     def __init__(self, ctx: Any) -> None:
         self.conn, child_conn = ctx.Pipe(duplex=True)
+        # The kernel kills the worker with its parent only if the parent is the
+        # caller's main thread (fork, spawn) or the fork server: the signal
+        # follows the thread that forked, and a caller's other threads end.
+        parent = _parent_for_death_signal(ctx)
         self._state = ctx.RawArray("q", 2)  # item running (-1: none), items started
         self.current = memoryview(self._state).cast("B").cast("q")
         self.current[0] = -1
         self.process = ctx.Process(
             target=_worker.main,
-            args=(child_conn, self._state, os.getpid()),
+            args=(child_conn, self._state, os.getpid(), parent),
             name="parmap-worker",
             daemon=True,
         )
@@ -69,6 +74,15 @@ class Worker:
             self.process.kill()
         self.process.join(EXIT_GRACE)
         self.conn.close()
+
+
+def _parent_for_death_signal(ctx: Any) -> int | None:
+    method = ctx.get_start_method()
+    if method == "forkserver":
+        return _worker.ANY_PARENT  # the fork server: its pid is known in the worker only
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return os.getpid()
 
 
 class Pool:
@@ -108,6 +122,9 @@ class Pool:
         Raises:
             WorkerStartError: a worker cannot start (see :mod:`parmap.backends._startup`).
         """
+        for worker in [w for w in self._workers if not w.tasks and w.exited()]:
+            worker.kill()  # died while idle (killed from outside): not any item's fault
+            self._workers.remove(worker)
         idle = [worker for worker in self._workers if not worker.tasks]
         if idle:
             return idle[0]

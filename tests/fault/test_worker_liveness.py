@@ -50,3 +50,62 @@ def test_the_timeout_covers_unpickling_an_item(on_error: str) -> None:
         assert isinstance(got[1], parmap.Failure)
         assert isinstance(got[1].exception, TimeoutError)
     assert time.monotonic() - began < 15
+
+
+HOLDS_THE_GIL = """
+import functools, sys
+import parmap
+from tests.helpers_fault import record_pid_then_hold_the_gil
+
+if __name__ == "__main__":
+    func = functools.partial(record_pid_then_hold_the_gil, directory=sys.argv[1])
+    parmap.parallel_map(func, range(2), workers=2, start_method=sys.argv[2], inline=False,
+                        chunksize=1)
+"""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("start_method", ["fork", "forkserver", "spawn"])
+def test_workers_holding_the_gil_die_with_a_killed_caller(tmp_path, start_method) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    script = tmp_path / "holds_the_gil.py"
+    script.write_text(HOLDS_THE_GIL)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root)
+    caller = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path), start_method], env=env, cwd=root
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(list(tmp_path.glob("pid-*"))) < 2:
+            assert caller.poll() is None, "the caller ended before its workers started"
+            assert time.monotonic() < deadline, "the workers never started"
+            time.sleep(0.05)
+        workers = [int(path.name.removeprefix("pid-")) for path in tmp_path.glob("pid-*")]
+        time.sleep(0.2)  # well into the C loop
+        os.kill(caller.pid, signal.SIGKILL)
+        caller.wait(timeout=10)
+        killed = time.monotonic()
+        alive = workers
+        while alive and time.monotonic() - killed < 5:
+            alive = [
+                pid
+                for pid in workers
+                if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+            ]
+            time.sleep(0.05)
+        assert alive == [], f"workers outlived their killed caller by 5 s: {alive}"
+        assert time.monotonic() - killed < 2
+    finally:
+        caller.kill()
+        for path in tmp_path.glob("pid-*"):
+            try:
+                os.kill(int(path.name.removeprefix("pid-")), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
