@@ -5,37 +5,41 @@ computed on several cores; lambdas, closures and ``__main__`` functions work
 under every start method. Before work ships, parmap checks that it can be
 pickled and explains what cannot; with ``cache=DIR`` an interrupted run
 resumes where it stopped.
+
+Every public name is loaded on first use: a worker process imports the
+package on its way to :mod:`parmap._worker`, and must not pay for the
+scheduler, the check or the cache it never runs.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from parmap._api import imap, parallel_map
-from parmap._options import MapOptions
-from parmap._task import Failure
 from parmap._version import __version__
-from parmap.backends import Backend
-from parmap.backends.processes import ProcessBackend
-from parmap.errors import (
-    CacheWarning,
-    ParmapError,
-    ParmapWarning,
-    PicklingWarning,
-    RemoteError,
-    RemoteTraceback,
-    UnpicklableError,
-    WorkerDiedError,
-    WorkerStartError,
-)
 
 if TYPE_CHECKING:
+    from parmap._api import imap, parallel_map
     from parmap._check import check
+    from parmap._options import MapOptions
     from parmap._reduce import map_reduce
     from parmap._report import CheckReport, Problem
+    from parmap._task import Failure
+    from parmap.backends import Backend
+    from parmap.backends.processes import ProcessBackend
     from parmap.backends.serial import SerialBackend
     from parmap.backends.threads import ThreadBackend
     from parmap.cache import Cache
+    from parmap.errors import (
+        CacheWarning,
+        ParmapError,
+        ParmapWarning,
+        PicklingWarning,
+        RemoteError,
+        RemoteTraceback,
+        UnpicklableError,
+        WorkerDiedError,
+        WorkerStartError,
+    )
 
 __all__ = [
     "Backend",
@@ -63,29 +67,47 @@ __all__ = [
     "parallel_map",
 ]
 
-# Loaded on first use: the check machinery, the cache and the other backends pull
-# in modules a plain parallel_map does not need. The processes backend is the
-# default, so it (and multiprocessing with it) is loaded with parmap: a script
-# pays that once, at import, not inside its first call.
-_LAZY = {
-    "check": ("parmap._check", "check"),
-    "CheckReport": ("parmap._report", "CheckReport"),
-    "Problem": ("parmap._report", "Problem"),
-    "Cache": ("parmap.cache", "Cache"),
-    "map_reduce": ("parmap._reduce", "map_reduce"),
-    "SerialBackend": ("parmap.backends.serial", "SerialBackend"),
-    "ThreadBackend": ("parmap.backends.threads", "ThreadBackend"),
+_ERRORS = (
+    "CacheWarning",
+    "ParmapError",
+    "ParmapWarning",
+    "PicklingWarning",
+    "RemoteError",
+    "RemoteTraceback",
+    "UnpicklableError",
+    "WorkerDiedError",
+    "WorkerStartError",
+)
+
+#: Where each public name lives.
+_LAZY: dict[str, str] = {
+    "parallel_map": "parmap._api",
+    "imap": "parmap._api",
+    "map_reduce": "parmap._reduce",
+    "check": "parmap._check",
+    "CheckReport": "parmap._report",
+    "Problem": "parmap._report",
+    "Cache": "parmap.cache",
+    "Failure": "parmap._task",
+    "MapOptions": "parmap._options",
+    "Backend": "parmap.backends",
+    "ProcessBackend": "parmap.backends.processes",
+    "SerialBackend": "parmap.backends.serial",
+    "ThreadBackend": "parmap.backends.threads",
+    **dict.fromkeys(_ERRORS, "parmap.errors"),
 }
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'parmap' has no attribute {name!r}")
+    import importlib
 
-        module, attr = _LAZY[name]
-        return getattr(importlib.import_module(module), attr)
-    raise AttributeError(f"module 'parmap' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # found once; later lookups skip this function
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted(set(globals()) | set(__all__))

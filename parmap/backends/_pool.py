@@ -85,6 +85,21 @@ def _parent_for_death_signal(ctx: Any) -> int | None:
     return os.getpid()
 
 
+def _preload_worker_module() -> None:
+    """Have the standard library's fork server import the worker module once, for every worker.
+
+    Added to the modules it preloads (``__main__`` by default), so that each
+    worker it forks starts with it imported; only a server not yet started
+    reads the list, and a program's own preloads stay.
+    """
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    current = list(getattr(server, "_preload_modules", ["__main__"]))
+    if _worker.__name__ not in current:
+        forkserver.set_forkserver_preload([*current, _worker.__name__])
+
+
 class Pool:
     """Up to ``size`` worker processes, started on demand with ``start_method``.
 
@@ -136,6 +151,8 @@ class Pool:
     def _start(self) -> Worker:
         if self._ctx is None:
             self._ctx = multiprocessing.get_context(self.start_method)
+            if self.start_method == "forkserver":
+                _preload_worker_module()
         if not self.started:
             _startup.preflight(self.start_method)
             # A caller killed outright leaves its buffers behind: the first

@@ -1,0 +1,51 @@
+"""The worker side imports only what a worker runs: the rule, checked in a fresh interpreter."""
+
+from __future__ import annotations
+
+import json
+
+from tests import helpers
+
+#: What ``import parmap._worker`` may load of parmap: the worker loop, what crosses
+#: the boundary (buffers, serializers, exceptions and their tracebacks, the message
+#: dataclasses) and the errors. Not the scheduler, the backends, the check or the cache.
+WORKER_SIDE = {
+    "parmap",
+    "parmap._version",
+    "parmap._worker",
+    "parmap._buffers",
+    "parmap._remote",
+    "parmap._task",
+    "parmap._tracebacks",
+    "parmap.errors",
+    "parmap.serializers",
+}
+
+
+def _loaded(statement: str) -> set[str]:
+    code = (
+        f"import json, sys\n{statement}\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'parmap')))"
+    )
+    done = helpers.run_python("-c", code)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout))
+
+
+def test_the_worker_module_imports_only_the_worker_side() -> None:
+    assert _loaded("import parmap._worker") == WORKER_SIDE
+
+
+def test_importing_parmap_loads_nothing_until_used() -> None:
+    assert _loaded("import parmap") == {"parmap", "parmap._version"}
+    assert "parmap._scheduler" in _loaded("import parmap; parmap.parallel_map")
+
+
+def test_heavy_libraries_stay_out_of_a_worker() -> None:
+    code = (
+        "import json, sys, parmap._worker\n"
+        "print(json.dumps([m for m in ('dill', 'cloudpickle', 'distributed', 'tqdm', 'sqlite3')"
+        " if m in sys.modules]))"
+    )
+    done = helpers.run_python("-c", code)
+    assert json.loads(done.stdout) == []
