@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from benchmarks.summary import Row, find
-from benchmarks.targets import OTHERS
+from benchmarks.summary import Row
+from benchmarks.targets import OTHERS, pool_row
+
+#: The start method of the reference run.
+METHOD = "fork"
 
 X = "\u00d7"
 
@@ -37,7 +40,7 @@ class Anchor:
 
 def _median_ms(workload: str, contender: str) -> Callable[[list[Row]], tuple[float, str] | None]:
     def get(rows: list[Row]) -> tuple[float, str] | None:
-        row = find(rows, workload, contender)
+        row = pool_row(rows, workload, contender, METHOD)
         return (row.median * 1000, "") if row and row.median is not None else None
 
     return get
@@ -45,7 +48,7 @@ def _median_ms(workload: str, contender: str) -> Callable[[list[Row]], tuple[flo
 
 def _vs_map(workload: str, contender: str) -> Callable[[list[Row]], tuple[float, str] | None]:
     def get(rows: list[Row]) -> tuple[float, str] | None:
-        row = find(rows, workload, contender)
+        row = pool_row(rows, workload, contender, METHOD)
         return (row.vs_map, "") if row and row.vs_map is not None else None
 
     return get
@@ -53,7 +56,7 @@ def _vs_map(workload: str, contender: str) -> Callable[[list[Row]], tuple[float,
 
 def _speedup(workload: str, contender: str) -> Callable[[list[Row]], tuple[float, str] | None]:
     def get(rows: list[Row]) -> tuple[float, str] | None:
-        row = find(rows, workload, contender)
+        row = pool_row(rows, workload, contender, METHOD)
         return (1 / row.vs_map, "") if row and row.vs_map else None
 
     return get
@@ -68,7 +71,8 @@ def _extreme(
         scored = [
             (v, row.label)
             for name in OTHERS
-            if (row := find(rows, workload, name)) is not None and (v := value(row)) is not None
+            if (row := pool_row(rows, workload, name, METHOD)) is not None
+            and (v := value(row)) is not None
         ]
         if not scored:
             return None

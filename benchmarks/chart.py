@@ -68,7 +68,7 @@ def _panel(ax: Any, workload: str, rows: list[Row], size: int) -> None:
     from matplotlib.ticker import NullFormatter
 
     work = WORKLOADS[workload]
-    labels = [r.label for r in rows][::-1]
+    labels = [r.label if r.method == "-" else f"{r.label} [{r.method}]" for r in rows][::-1]
     rows = rows[::-1]
     ys = range(len(rows))
     drawn = [r for r in rows if r.median is not None]

@@ -15,39 +15,52 @@ from typing import Any
 Runner = Callable[..., list[Any]]
 
 
+def _mp_context(start_method: str | None) -> Any:
+    """The standard library's context for ``start_method`` (``None``: the platform's)."""
+    import multiprocessing
+
+    return multiprocessing.get_context(start_method)
+
+
 def run_map(func: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
     """Builtin ``map`` in the calling process (``workers`` is ignored)."""
     return list(map(func, items))
 
 
-def run_mp_pool(func: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
+def run_mp_pool(
+    func: Callable[[Any], Any], items: list[Any], workers: int, start_method: str | None = None
+) -> list[Any]:
     """``multiprocessing.Pool.map`` with its own default chunk size."""
-    import multiprocessing
-
-    with multiprocessing.Pool(workers) as pool:
+    with _mp_context(start_method).Pool(workers) as pool:
         return pool.map(func, items)
 
 
-def run_mp_imap_1(func: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
+def run_mp_imap_1(
+    func: Callable[[Any], Any], items: list[Any], workers: int, start_method: str | None = None
+) -> list[Any]:
     """``multiprocessing.Pool.imap`` with chunksize 1: one task per item, lazily."""
-    import multiprocessing
-
-    with multiprocessing.Pool(workers) as pool:
+    with _mp_context(start_method).Pool(workers) as pool:
         return list(pool.imap(func, items, chunksize=1))
 
 
 def _run_executor(
-    func: Callable[[Any], Any], items: list[Any], workers: int, chunksize: int
+    func: Callable[[Any], Any],
+    items: list[Any],
+    workers: int,
+    chunksize: int,
+    start_method: str | None,
 ) -> list[Any]:
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, mp_context=_mp_context(start_method)) as pool:
         return list(pool.map(func, items, chunksize=chunksize))
 
 
-def run_executor_1(func: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
+def run_executor_1(
+    func: Callable[[Any], Any], items: list[Any], workers: int, start_method: str | None = None
+) -> list[Any]:
     """``ProcessPoolExecutor.map`` with its default chunk size of 1."""
-    return _run_executor(func, items, workers, 1)
+    return _run_executor(func, items, workers, 1, start_method)
 
 
 def sensible_chunksize(n_items: int, workers: int) -> int:
@@ -55,20 +68,36 @@ def sensible_chunksize(n_items: int, workers: int) -> int:
     return max(1, math.ceil(n_items / (4 * workers)))
 
 
-def run_executor_chunked(func: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
+def run_executor_chunked(
+    func: Callable[[Any], Any], items: list[Any], workers: int, start_method: str | None = None
+) -> list[Any]:
     """``ProcessPoolExecutor.map`` with about four chunks per worker."""
-    return _run_executor(func, items, workers, sensible_chunksize(len(items), workers))
+    return _run_executor(
+        func, items, workers, sensible_chunksize(len(items), workers), start_method
+    )
 
 
 def run_joblib(func: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
-    """``joblib.Parallel`` with its defaults (loky backend, automatic batching)."""
+    """``joblib.Parallel`` with its defaults (loky backend, automatic batching).
+
+    Loky starts its workers its own way and keeps its executor for the next call in the
+    same process: a second call finds them warm.
+    """
     from joblib import Parallel, delayed
 
     return Parallel(n_jobs=workers)(delayed(func)(x) for x in items)
 
 
-def run_pathos(func: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
+def run_pathos(
+    func: Callable[[Any], Any], items: list[Any], workers: int, start_method: str | None = None
+) -> list[Any]:
     """``pathos.multiprocessing.ProcessPool.map``, closed and cleared afterwards."""
+    if start_method is not None:
+        import multiprocess
+
+        # pathos builds its pool from multiprocess's default context; each measurement
+        # is a fresh process, so setting the default here touches nothing else.
+        multiprocess.set_start_method(start_method, force=True)
     from pathos.multiprocessing import ProcessPool
 
     pool = ProcessPool(nodes=workers)
@@ -80,19 +109,24 @@ def run_pathos(func: Callable[[Any], Any], items: list[Any], workers: int) -> li
         pool.clear()
 
 
-def run_mpire(func: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
+def run_mpire(
+    func: Callable[[Any], Any], items: list[Any], workers: int, start_method: str | None = None
+) -> list[Any]:
     """``mpire.WorkerPool.map``; arrays are returned as a list, not concatenated."""
     from mpire import WorkerPool
 
-    with WorkerPool(n_jobs=workers) as pool:
+    options = {} if start_method is None else {"start_method": start_method}
+    with WorkerPool(n_jobs=workers, **options) as pool:
         return pool.map(func, items, concatenate_numpy_output=False)
 
 
-def run_multiprocess(func: Callable[[Any], Any], items: list[Any], workers: int) -> list[Any]:
+def run_multiprocess(
+    func: Callable[[Any], Any], items: list[Any], workers: int, start_method: str | None = None
+) -> list[Any]:
     """``multiprocess.Pool.map`` (the dill-based fork of multiprocessing)."""
     import multiprocess
 
-    with multiprocess.Pool(workers) as pool:
+    with multiprocess.get_context(start_method).Pool(workers) as pool:
         return pool.map(func, items)
 
 
@@ -103,6 +137,38 @@ def run_parmap(
     import parmap
 
     return parmap.parallel_map(func, items, workers=workers, progress=False, **options)
+
+
+def run_parmap_held(
+    func: Callable[[Any], Any],
+    batches: list[list[Any]],
+    workers: int,
+    start_method: str | None = None,
+) -> list[list[Any]]:
+    """One ``parmap.ProcessBackend`` held open across every call of a multi-call workload."""
+    import parmap
+
+    with parmap.ProcessBackend(workers, start_method=start_method) as backend:
+        return [
+            parmap.parallel_map(func, items, backend=backend, progress=False) for items in batches
+        ]
+
+
+def run_calls(
+    spec: Contender,
+    func: Callable[[Any], Any],
+    batches: list[list[Any]],
+    workers: int,
+    **options: Any,
+) -> list[list[Any]]:
+    """Run ``spec`` once per batch, as consecutive calls of one script would.
+
+    A contender with a ``loop`` runner manages the calls itself (holding a pool across
+    them); any other makes each call exactly as it makes a single one, pool and all.
+    """
+    if spec.loop is not None:
+        return spec.loop(func, batches, workers, **options)
+    return [spec.runner(func, items, workers, **options) for items in batches]
 
 
 @dataclass(frozen=True)
@@ -118,6 +184,11 @@ class Contender:
         imports: Modules imported before the clock starts: a script imports its libraries
             once, so import time is not part of the call.
         parallel: Uses ``workers`` processes (efficiency is computed over that many).
+        method: ``None`` when the contender runs once per start method (its runner takes
+            ``start_method``); otherwise the fixed name reports show in its place (``"-"``
+            for the caller's own process, ``"loky"`` for joblib's own way of starting).
+        loop: For multi-call workloads, a runner that takes every call's items at once
+            (to hold a pool across the calls); ``None``: each call is made like a single one.
     """
 
     name: str
@@ -127,23 +198,20 @@ class Contender:
     options: tuple[tuple[str, Any], ...] = ()
     imports: tuple[str, ...] = ()
     parallel: bool = True
+    method: str | None = None
+    loop: Callable[..., list[list[Any]]] | None = None
 
 
+_MP = ("multiprocessing.pool",)
 _PPE = ("concurrent.futures.process",)
 _PARMAP = ("parmap",)
 
 CONTENDERS: dict[str, Contender] = {
     c.name: c
     for c in [
-        Contender("map", "map", "map", run_map, parallel=False),
-        Contender("pool", "Pool.map", "pool", run_mp_pool, imports=("multiprocessing.pool",)),
-        Contender(
-            "imap1",
-            "Pool.imap, chunksize=1",
-            "pool",
-            run_mp_imap_1,
-            imports=("multiprocessing.pool",),
-        ),
+        Contender("map", "map", "map", run_map, parallel=False, method="-"),
+        Contender("pool", "Pool.map", "pool", run_mp_pool, imports=_MP),
+        Contender("imap1", "Pool.imap, chunksize=1", "pool", run_mp_imap_1, imports=_MP),
         Contender(
             "ppe1", "ProcessPoolExecutor.map, chunksize=1", "ppe", run_executor_1, imports=_PPE
         ),
@@ -154,7 +222,9 @@ CONTENDERS: dict[str, Contender] = {
             run_executor_chunked,
             imports=_PPE,
         ),
-        Contender("joblib", "joblib.Parallel", "joblib", run_joblib, imports=("joblib",)),
+        Contender(
+            "joblib", "joblib.Parallel", "joblib", run_joblib, imports=("joblib",), method="loky"
+        ),
         Contender(
             "pathos",
             "pathos ProcessPool.map",
@@ -179,6 +249,15 @@ CONTENDERS: dict[str, Contender] = {
             run_parmap,
             (("inline", False),),
             _PARMAP,
+        ),
+        # One backend across the calls of a multi-call workload.
+        Contender(
+            "parmap_held",
+            "parmap, one ProcessBackend held",
+            "parmap",
+            run_parmap,
+            imports=_PARMAP,
+            loop=run_parmap_held,
         ),
         # Variants for the parmap-only workloads.
         Contender("parmap_cold", "parmap, cache cold", "parmap", run_parmap, imports=_PARMAP),
@@ -212,8 +291,33 @@ GENERAL = (
     "parmap_workers",
 )
 
-#: Contenders of each parmap-only workload, in the order they must run.
-PARMAP_ONLY = {
+#: Contenders of the multi-call workloads: per-call pools, a warm executor, a held backend.
+CALLS = ("map", "pool", "joblib", "parmap", "parmap_held")
+
+#: Workloads with contenders of their own, in the order they must run.
+OWN_CONTENDERS = {
     "cache": ("parmap_cold", "parmap_cached"),
     "check": ("parmap_check", "parmap_nocheck"),
+    "repeated": CALLS,
+    "notebook_loop": CALLS,
 }
+
+#: Start methods in report order: Python 3.14's default on Linux first, beside fork.
+START_METHODS = ("forkserver", "fork", "spawn")
+
+
+def cell(contender: str, start_method: str | None) -> str:
+    """The name of one contender on one start method: ``pool@spawn`` (or just ``map``)."""
+    return contender if start_method is None else f"{contender}@{start_method}"
+
+
+def split_cell(name: str) -> tuple[str, str | None]:
+    """The contender and start method a cell name stands for (see :func:`cell`)."""
+    contender, _, method = name.partition("@")
+    return contender, method or None
+
+
+def method_of(name: str) -> str:
+    """The start method a cell name shows in reports (a fixed name for some contenders)."""
+    contender, method = split_cell(name)
+    return method or CONTENDERS[contender].method or "default"

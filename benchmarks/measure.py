@@ -17,14 +17,24 @@ import time
 import traceback
 from typing import Any
 
-from benchmarks.contenders import CONTENDERS
+from benchmarks.contenders import CONTENDERS, START_METHODS, run_calls
 from benchmarks.workloads import WORKLOADS, digest, split_timed
 
 MARKER = "BENCH-RESULT "
 
 
-def measure(workload: str, contender: str, size: int, workers: int, cache_dir: str | None) -> dict:
+def measure(
+    workload: str,
+    contender: str,
+    size: int,
+    workers: int,
+    cache_dir: str | None,
+    start_method: str | None = None,
+) -> dict:
     """Time one call of ``contender`` on ``workload`` and describe it.
+
+    A multi-call workload times all its calls together, one after the other, with whatever
+    each contender pays per call (a pool per call, or one held across them).
 
     Returns:
         A dict with ``wall`` (seconds, whole call including pool start-up and shutdown),
@@ -39,6 +49,7 @@ def measure(workload: str, contender: str, size: int, workers: int, cache_dir: s
         "contender": contender,
         "size": size,
         "workers": workers,
+        "start_method": start_method,
         "pid": os.getpid(),
         "wall": None,
         "cpu": None,
@@ -49,16 +60,23 @@ def measure(workload: str, contender: str, size: int, workers: int, cache_dir: s
     options = dict(spec.options)
     if cache_dir is not None:
         options["cache"] = cache_dir
+    if start_method is not None:
+        options["start_method"] = start_method
     try:
-        items = work.build(size)
+        batches = work.batches(size)
         start = time.perf_counter()
         for module in spec.imports:
             importlib.import_module(module)
         record["import"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        results = spec.runner(work.func, items, workers, **options)
+        if work.calls == 1:
+            results = spec.runner(work.func, batches[0], workers, **options)
+        else:
+            per_call = run_calls(spec, work.func, batches, workers, **options)
         record["wall"] = time.perf_counter() - start
+        if work.calls > 1:
+            results = [result for call in per_call for result in call]
     except Exception as exc:  # noqa: BLE001 - any failure of a contender becomes its row's text
         record["error"] = _one_line(exc)
         record["traceback"] = traceback.format_exc(limit=-8)
@@ -88,8 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, required=True)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cache-dir")
+    parser.add_argument("--start-method", choices=START_METHODS)
     args = parser.parse_args(argv)
-    record = measure(args.workload, args.contender, args.size, args.workers, args.cache_dir)
+    record = measure(
+        args.workload, args.contender, args.size, args.workers, args.cache_dir, args.start_method
+    )
     sys.stdout.flush()
     print(MARKER + json.dumps(record), flush=True)
     return 0

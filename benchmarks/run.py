@@ -1,7 +1,8 @@
 """Run the benchmark suite: every measurement in a fresh process, repeated, interleaved.
 
-Usage: ``python -m benchmarks [--quick] [--workloads a,b] [--contenders x,y] [--repeat N]
-[--out DIR]``. Writes ``latest.json``, ``latest.md`` and ``latest.png`` into ``--out``.
+Usage: ``python -m benchmarks [--quick] [--workloads a,b] [--contenders x,y]
+[--start-methods fork,forkserver,spawn] [--repeat N] [--out DIR]``. Writes ``latest.json``,
+``latest.md`` and ``latest.png`` into ``--out``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import machine
-from benchmarks.contenders import CONTENDERS, GENERAL, PARMAP_ONLY
+from benchmarks.contenders import (
+    CONTENDERS,
+    GENERAL,
+    OWN_CONTENDERS,
+    START_METHODS,
+    cell,
+    split_cell,
+)
 from benchmarks.measure import MARKER
 from benchmarks.workloads import WORKLOADS
 
@@ -28,14 +36,27 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def plan(workloads: list[str], families: set[str] | None) -> list[tuple[str, list[str]]]:
-    """Return, per workload, the contenders to run on it (in report order)."""
+def plan(
+    workloads: list[str], families: set[str] | None, methods: list[str] | None = None
+) -> list[tuple[str, list[str]]]:
+    """Return, per workload, the cells to run on it (in report order).
+
+    A cell is a contender on one start method (see :func:`benchmarks.contenders.cell`):
+    each process pool runs once per start method in ``methods`` (report order, whatever
+    order they were given in); builtin ``map`` and joblib's loky, which start no worker the
+    ``multiprocessing`` way, run once. The parmap-only workloads run on the first method.
+    """
+    methods = [m for m in START_METHODS if m in (methods or START_METHODS)]
     chosen = []
     for name in workloads:
-        names = PARMAP_ONLY.get(name, GENERAL)
+        names = OWN_CONTENDERS.get(name, GENERAL)
         names = [c for c in names if families is None or _selected(c, families)]
-        if names:
-            chosen.append((name, list(names)))
+        on = methods[:1] if WORKLOADS[name].parmap_only else methods
+        cells = [
+            cell(c, m) for c in names for m in ([None] if CONTENDERS[c].method is not None else on)
+        ]
+        if cells:
+            chosen.append((name, cells))
     return chosen
 
 
@@ -45,19 +66,22 @@ def _selected(contender: str, families: set[str]) -> bool:
 
 def measure_once(
     workload: str,
-    contender: str,
+    name: str,
     size: int,
     workers: int,
     timeout: float,
     cache_dir: str | None = None,
 ) -> dict[str, Any]:
-    """Run one measurement in a fresh interpreter and return its record.
+    """Run one measurement of cell ``name`` in a fresh interpreter and return its record.
 
     The child runs in its own session so that, on a timeout, its pool's workers are killed
     along with it instead of lingering and skewing the next measurements.
     """
+    contender, method = split_cell(name)
     cmd = [sys.executable, "-m", "benchmarks.measure", "--workload", workload]
     cmd += ["--contender", contender, "--size", str(size), "--workers", str(workers)]
+    if method is not None:
+        cmd += ["--start-method", method]
     if cache_dir is not None:
         cmd += ["--cache-dir", cache_dir]
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONHASHSEED="0")
@@ -78,22 +102,25 @@ def measure_once(
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        return _failed(workload, contender, size, workers, f"timeout after {timeout:.0f} s")
+        return _failed(workload, name, size, workers, f"timeout after {timeout:.0f} s")
     lines = [line for line in out.splitlines() if line.startswith(MARKER)]
     if not lines:
         tail = err.strip().splitlines()[-1:] or ["no output"]
         reason = f"measurement process exited with {proc.returncode}: {tail[0]}"
-        return _failed(workload, contender, size, workers, reason[:200])
-    record = json.loads(lines[-1][len(MARKER) :])
+        return _failed(workload, name, size, workers, reason[:200])
+    record = json.loads(lines[-1][len(MARKER) :]) | {"cell": name}
     if proc.returncode != 0 and record["error"] is None:
         record["error"] = f"measurement process exited with {proc.returncode}"
     return record
 
 
-def _failed(workload: str, contender: str, size: int, workers: int, reason: str) -> dict:
+def _failed(workload: str, name: str, size: int, workers: int, reason: str) -> dict:
+    contender, method = split_cell(name)
     return {
         "workload": workload,
         "contender": contender,
+        "start_method": method,
+        "cell": name,
         "size": size,
         "workers": workers,
         "wall": None,
@@ -107,7 +134,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
     """Take every measurement and return the raw data of the run."""
     workloads = args.workloads or list(WORKLOADS)
     families = set(args.contenders) if args.contenders else None
-    schedule = plan(workloads, families)
+    schedule = plan(workloads, families, args.start_methods)
     sizes = {w: WORKLOADS[w].quick_size if args.quick else WORKLOADS[w].size for w in workloads}
     started = time.time()
     load_before = machine.load_average()
@@ -116,7 +143,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
     for workload, _ in schedule:
         ref = measure_once(workload, "map", sizes[workload], args.workers, args.timeout)
         references[workload] = ref
-        _say(f"reference  {workload:<12} map {_show(ref)}")
+        _say(f"reference  {workload:<13} map {_show(ref)}")
 
     records: list[dict[str, Any]] = []
     probes: list[float] = []
@@ -132,6 +159,7 @@ def run_suite(args: argparse.Namespace) -> dict[str, Any]:
             "quick": args.quick,
             "repeat": args.repeat,
             "workers": args.workers,
+            "start_methods": [m for m in START_METHODS if m in args.start_methods],
             "sizes": sizes,
             "schedule": schedule,
             "command": " ".join(["python -m benchmarks", *args.argv]),
@@ -168,7 +196,7 @@ def run_workload(
             record |= {"repeat": rep, "busy_before": calm}
             record["verdict"] = _verdict(record, references[workload])
             records.append(record)
-            _say(f"[{rep + 1}/{args.repeat}] {workload:<12} {contender:<14} {_show(record)}")
+            _say(f"[{rep + 1}/{args.repeat}] {workload:<13} {contender:<25} {_show(record)}")
     finally:
         if cache_dir is not None:
             shutil.rmtree(cache_dir, ignore_errors=True)
@@ -216,6 +244,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--contenders", type=_names(CONTENDERS, families=True))
     parser.add_argument("--repeat", type=int, help="measurements per cell (default 5, quick 1)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--start-methods",
+        type=_names(dict.fromkeys(START_METHODS)),
+        default=list(START_METHODS),
+        metavar="M,M",
+        help="start methods each process pool runs on (default: fork,forkserver,spawn)",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds per measurement")
     parser.add_argument(
         "--quiet-wait",
@@ -238,6 +273,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="measure nothing: redraw the reports from a latest.json written earlier",
     )
     parser.add_argument("--out", type=Path, help="default: benchmarks/results (quick: .../quick)")
+    parser.add_argument(
+        "--readme",
+        nargs="?",
+        type=Path,
+        const=Path(__file__).resolve().parent / "README.md",
+        metavar="FILE",
+        help="also write the results section of FILE (default: benchmarks/README.md)",
+    )
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else list(argv)
     if args.repeat is None:
@@ -282,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks import chart, report
 
     args.out.mkdir(parents=True, exist_ok=True)
-    summary = report.write(data, args.out)
+    summary = report.write(data, args.out, args.readme)
     chart.draw(data, summary, args.out / "latest.png")
     _say(f"wrote {args.out}/latest.md, latest.json, latest.png")
     probes = data["speed_probe_ms"]

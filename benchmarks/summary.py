@@ -10,7 +10,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from benchmarks.contenders import CONTENDERS
+from benchmarks.contenders import CONTENDERS, START_METHODS, cell, method_of, split_cell
 from benchmarks.workloads import WORKLOADS
 
 
@@ -21,6 +21,8 @@ class Row:
     Attributes:
         workload: Workload name.
         contender: Contender name.
+        cell: The contender and its start method, as the schedule names it (``pool@spawn``).
+        method: The start method as reports show it (``"-"`` for ``map``, ``"loky"``).
         label: Contender label for reports.
         runs: Measurements that counted.
         attempts: Measurements taken.
@@ -28,7 +30,8 @@ class Row:
         low: Fastest wall time counted.
         high: Slowest wall time counted.
         vs_map: ``median`` divided by builtin ``map``'s median on the baseline workload.
-        vs_pool: ``median`` divided by ``Pool.map``'s median on the baseline workload.
+        vs_pool: ``median`` divided by ``Pool.map``'s median on the baseline workload, on the
+            same start method (for ``map`` and joblib: on the run's first start method).
         efficiency: Median of CPU time in the function divided by (workers * wall), CPU-bound only.
         status: ``"ok"``, ``"FAIL"`` (results differ from ``map``) or an error text.
         by_repeat: Wall time of each counted measurement, keyed by its repeat.
@@ -36,6 +39,8 @@ class Row:
 
     workload: str
     contender: str
+    cell: str
+    method: str
     label: str
     runs: int
     attempts: int
@@ -61,30 +66,42 @@ def efficiency(record: dict[str, Any]) -> float | None:
     return record["cpu"] / (workers * record["wall"])
 
 
-def summarize(records: list[dict[str, Any]], order: list[tuple[str, str]]) -> list[Row]:
-    """Build the rows, in ``order`` (pairs of workload and contender names).
+def summarize(
+    records: list[dict[str, Any]], order: list[tuple[str, str]], methods: list[str] | None = None
+) -> list[Row]:
+    """Build the rows, in ``order`` (pairs of workload and cell names).
 
-    Each record must carry ``verdict``: ``"ok"``, ``"FAIL"`` or ``"error"``.
+    Each record must carry ``verdict``: ``"ok"``, ``"FAIL"`` or ``"error"``. ``methods`` are
+    the run's start methods; the first gives ``map``'s and joblib's ratio to ``Pool.map``.
     """
     rows = [
-        _row(w, c, [r for r in records if (r["workload"], r["contender"]) == (w, c)])
-        for w, c in order
+        _row(w, c, [r for r in records if (r["workload"], _cell_of(r)) == (w, c)]) for w, c in order
     ]
-    medians = {(row.workload, row.contender): row.median for row in rows}
+    lead = (methods or list(START_METHODS))[0]
+    medians = {(row.workload, row.cell): row.median for row in rows}
     for row in rows:
         base = WORKLOADS[row.workload].baseline or row.workload
         if row.median is None:
             continue
+        method = split_cell(row.cell)[1] or lead
         if medians.get((base, "map")):
             row.vs_map = row.median / medians[(base, "map")]
-        if medians.get((base, "pool")):
-            row.vs_pool = row.median / medians[(base, "pool")]
+        pool = medians.get((base, cell("pool", method))) or medians.get((base, "pool"))
+        if pool:
+            row.vs_pool = row.median / pool
     return rows
 
 
-def _row(workload: str, contender: str, records: list[dict[str, Any]]) -> Row:
+def _cell_of(record: dict[str, Any]) -> str:
+    # Records written before start methods were a dimension name only their contender.
+    return record.get("cell") or cell(record["contender"], record.get("start_method"))
+
+
+def _row(workload: str, name: str, records: list[dict[str, Any]]) -> Row:
     good = [r for r in records if r["verdict"] == "ok"]
-    row = Row(workload, contender, CONTENDERS[contender].label, len(good), len(records))
+    contender = split_cell(name)[0]
+    label = CONTENDERS[contender].label
+    row = Row(workload, contender, name, method_of(name), label, len(good), len(records))
     failed = [r for r in records if r["verdict"] == "FAIL"]
     errors = [r for r in records if r["verdict"] == "error"]
     if failed:
@@ -107,12 +124,16 @@ def _row(workload: str, contender: str, records: list[dict[str, Any]]) -> Row:
     return row
 
 
-def find(rows: list[Row], workload: str, contender: str) -> Row | None:
-    """Return the row of ``contender`` on ``workload``, if it was measured."""
-    for row in rows:
-        if (row.workload, row.contender) == (workload, contender):
-            return row
-    return None
+def find(rows: list[Row], workload: str, contender: str, method: str | None = None) -> Row | None:
+    """Return the row of ``contender`` on ``workload`` and start method ``method``, if measured.
+
+    ``method=None`` finds a contender that has no start method of its own (``map``,
+    joblib), or else the contender on the first start method measured.
+    """
+    if method is not None:
+        name = cell(contender, method)
+        return next((r for r in rows if (r.workload, r.cell) == (workload, name)), None)
+    return next((r for r in rows if (r.workload, r.contender) == (workload, contender)), None)
 
 
 def paired_ratio(top: Row, bottom: Row) -> float | None:

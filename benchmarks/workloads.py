@@ -61,6 +61,11 @@ def medium_items(n: int) -> list[int]:
     return [SPIN_20MS + i for i in range(n)]
 
 
+def short_items(n: int) -> list[int]:
+    """Items of about 10 ms each, all slightly different (the multi-call workloads)."""
+    return [SPIN_20MS // 2 + i for i in range(n)]
+
+
 def skewed_items(n: int, *, seed: int = 7, mean_ms: float = 5.0) -> list[int]:
     """Items whose durations follow a Pareto law (alpha 2) scaled to a mean of ``mean_ms``.
 
@@ -92,6 +97,8 @@ class Workload:
         timed_results: The function returns ``(value, cpu_seconds)`` pairs.
         parmap_only: Only parmap variants run on it; ratios use ``baseline`` instead.
         baseline: Workload whose ``map`` and ``Pool.map`` times give this one's ratios.
+        calls: Consecutive calls timed together in one process, each on ``size`` items of
+            their own (``size * calls`` are built, then cut in order).
     """
 
     name: str
@@ -103,6 +110,12 @@ class Workload:
     timed_results: bool = False
     parmap_only: bool = False
     baseline: str | None = None
+    calls: int = 1
+
+    def batches(self, size: int) -> list[list[Any]]:
+        """The items of each call, built before the clock starts."""
+        items = self.build(size * self.calls)
+        return [items[k * size : (k + 1) * size] for k in range(self.calls)]
 
 
 WORKLOADS: dict[str, Workload] = {
@@ -118,6 +131,26 @@ WORKLOADS: dict[str, Workload] = {
         Workload("big_args", "{n} arrays of 8 MB in", array_sum, big_arg_items, 16, 4),
         Workload("big_results", "{n} arrays of 8 MB out", make_array, integers, 16, 4),
         Workload("startup", "{n} trivial items", square, integers, 10, 10),
+        Workload(
+            "repeated",
+            "10 calls in a row, each {n} items of 10 ms CPU",
+            spin,
+            short_items,
+            16,
+            4,
+            timed_results=True,
+            calls=10,
+        ),
+        Workload(
+            "notebook_loop",
+            "20 calls in a row, each {n} items of 10 ms CPU",
+            spin,
+            short_items,
+            10,
+            2,
+            timed_results=True,
+            calls=20,
+        ),
         Workload(
             "cache",
             "{n} items of 20 ms, cache cold vs cached rerun",
