@@ -14,6 +14,7 @@ from parmap._scheduler import Scheduler
 from parmap._task import Job
 from parmap._tracebacks import user_facing
 from parmap.backends._base import Backend
+from parmap.backends.processes import ProcessBackend
 
 T = TypeVar("T")
 
@@ -31,9 +32,27 @@ def resolve_backend(options: Options, /) -> tuple[Backend, bool]:
         # Inside a worker, a nested call runs in that worker, one item after
         # another: starting workers from workers would multiply processes.
         backend = "serial"
+    if backend == "processes" and _reuses(options):
+        from parmap.backends import _shared, usable_cpus
+        from parmap.backends.processes import default_start_method
+
+        workers = options.workers or usable_cpus()
+        method = options.start_method or default_start_method()
+        return _shared.SHARED.get(workers, method), False
     from parmap.backends import create
 
     return create(backend, options), True
+
+
+def _reuses(options: Options) -> bool:
+    """Whether the run takes warm workers shared across runs (see parmap.backends._shared)."""
+    if options.initializer is not None:
+        return False  # its workers are set up for it alone
+    if options.reuse is not None:
+        return options.reuse
+    from parmap.backends._shared import reuse_by_default
+
+    return reuse_by_default()
 
 
 def imap(
@@ -119,6 +138,9 @@ def _run(
 ) -> Iterator[list[Any]]:
     """Yield blocks of results (lists); closes what the run opened, however it ends."""
     backend, owned = resolve_backend(opts)
+    # Workers of a backend kept across runs start at once, in the background:
+    # they serve this run once ready, and the next runs in any case.
+    warm_up = not owned and isinstance(backend, ProcessBackend)
     cache = None
     if opts.cache is not None:
         from parmap.cache import as_cache
@@ -142,6 +164,7 @@ def _run(
                 workers=backend.workers,
                 cache=bound,
                 progress=progress,
+                warm_up=warm_up,
             )
             yield from scheduler.run()
         finally:

@@ -35,6 +35,7 @@ class MapOptions(TypedDict, total=False):
     start_method: str | None
     address: str | None
     inline: bool | None
+    reuse: bool | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +59,7 @@ class Options:
     start_method: str | None = None
     address: str | None = None
     inline: bool | None = None
+    reuse: bool | None = None
 
 
 _NAMES: Final = tuple(f.name for f in fields(Options))
@@ -150,6 +152,8 @@ def parse_options(where: str, options: dict[str, Any], /) -> Options:
             raise TypeError(f"`retry_on` must be exception types, got {kind!r}")
     if opts.inline is not None and not isinstance(opts.inline, bool):
         raise TypeError(f"`inline` must be True, False or None, got {opts.inline!r}")
+    if opts.reuse is not None and not isinstance(opts.reuse, bool):
+        raise TypeError(f"`reuse` must be True, False or None, got {opts.reuse!r}")
     for flag in ("ordered", "check"):
         if not isinstance(getattr(opts, flag), bool):
             raise TypeError(f"`{flag}` must be True or False, got {getattr(opts, flag)!r}")

@@ -47,6 +47,8 @@ class _End:
 _POLL_SECONDS = 0.25
 #: The most items the caller runs in one go before it yields their results.
 _INLINE_BATCH = 4096
+#: While workers start, the caller runs items in slices of about this many seconds.
+_WAIT_SLICE = 0.005
 #: The caller measures items for at least this long before it trusts the estimate.
 _PROBE_SECONDS = 0.002
 
@@ -90,6 +92,7 @@ class Scheduler:
         workers: int,
         cache: Any,
         progress: Progress,
+        warm_up: bool = False,
     ) -> None:
         self._job, self._session, self._options = job, session, options
         self._input = Input(arguments, total, job.star, cache)
@@ -109,6 +112,7 @@ class Scheduler:
         #: The index where the results end (an error or StopIteration there), if known.
         self._limit: int | None = None
         self._stored = 0  # results put in the cache by this run
+        self._warm_up = warm_up
 
     # -- the run -------------------------------------------------------------------
 
@@ -121,6 +125,8 @@ class Scheduler:
             options.inline is True or (options.inline is None and options.on_error == "raise")
         )
         try:
+            if inline and self._warm_up:
+                self._session.prestart()
             while True:
                 for block in self._drain():
                     if isinstance(block, _End):
@@ -293,6 +299,11 @@ class Scheduler:
             self._batch = min(self._batch * 2, _INLINE_BATCH)
             return True
         remaining = self._input.remaining()
+        if self._session.starting():
+            # Workers are on their way: keep working here, a few ms at a time,
+            # and hand over as soon as one is ready.
+            self._batch = max(1, min(_INLINE_BATCH, int(_WAIT_SLICE / max(per_item, 1e-9))))
+            return True
         if remaining is not None:
             if per_item * remaining > worth:
                 return False  # workers will pay off: do not keep a core idle

@@ -29,6 +29,11 @@ def no_leftover_processes() -> Iterator[None]:
     """Fail a test that leaves a child process running (after a short grace period)."""
     before = set(_children())
     yield
+    # Warm workers are kept across runs on purpose; a test ends them (and its
+    # runs have used them: a test's later runs find them warm).
+    from parmap.backends._shared import SHARED
+
+    SHARED.close_all()
     deadline = time.monotonic() + 3.0
     while True:
         left = {

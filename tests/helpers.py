@@ -182,3 +182,9 @@ def run_python(
         env=environ,
         check=False,
     )
+
+
+def nap_pid(x: Any, seconds: float = 0.01) -> tuple[Any, int]:
+    """Sleeps, then returns the item and the pid that ran it."""
+    time.sleep(seconds)
+    return x, os.getpid()

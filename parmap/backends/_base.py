@@ -44,6 +44,13 @@ class Session(abc.ABC):
     inline_ok: bool = False
     startup_cost: float = 0.0
 
+    def prestart(self) -> None:  # noqa: B027 - optional hook
+        """Start the workers now, in the background, for this run and the next ones."""
+
+    def starting(self) -> bool:
+        """Whether workers were started and none is ready yet (the caller keeps working)."""
+        return False
+
     @abc.abstractmethod
     def submit(self, task: Task, /) -> None:
         """Start running ``task``; never blocks for long.

@@ -39,6 +39,7 @@ from parmap._buffers import Spill
 from parmap._task import Event, Fatal, Job, Results, Task, WorkerLost
 from parmap.backends._base import Backend, Session
 from parmap.backends._pool import Pool, Worker
+from parmap.errors import WorkerStartError
 
 _SETUP_FAILED = "while setting up a worker (loading the function or running the initializer)"
 
@@ -71,6 +72,19 @@ class ProcessSession(Session):
         self.slots = 2 * pool.size
         self.inline_ok = job.initializer is None and job.timeout is None
         self.startup_cost = pool.startup_cost()
+        self._prestarted = False
+
+    def prestart(self) -> None:
+        self._check_open()
+        missing = self._pool.size > len(self._pool.workers)
+        try:
+            self._pool.start_all()
+        except WorkerStartError:
+            return  # raised again if this run ever needs a worker; a small job may not
+        self._prestarted = missing
+
+    def starting(self) -> bool:
+        return self._prestarted and self._pool.ready() == 0
 
     def _check_open(self) -> None:
         if self._pool.closed:
@@ -240,7 +254,7 @@ class ProcessSession(Session):
             release(self)
 
 
-def _default_start_method() -> str:
+def default_start_method() -> str:
     """The start method the platform (or the caller's own configuration) makes the default."""
     # multiprocess's configuration first: a program that set its start method
     # there expects it for every pool it starts.
@@ -286,12 +300,14 @@ class ProcessBackend(Backend):
                     f"with {method!r}; pass one or the other"
                 )
             start_method = method
-        self.start_method: str = start_method or _default_start_method()
+        self.start_method: str = start_method or default_start_method()
         self._context: Any = context
         self._pool = Pool(self.workers, self.start_method, context)
         self._active: ProcessSession | None = None
         self._lock = threading.Lock()
         self._closed = False
+        #: When the last run on the shared workers ended (None while one runs).
+        self.idle_since: float | None = time.monotonic()
 
     def open(self, job: Job, /) -> Session:
         with self._lock:
@@ -303,6 +319,11 @@ class ProcessBackend(Backend):
                 )
             release: Callable[[ProcessSession], None]
             if self._active is None:
+                if self._pool.stale():
+                    # A module was reloaded since the last run: fresh workers.
+                    self._pool.close()
+                    self._pool = Pool(self.workers, self.start_method, self._context)
+                self._pool.remember_modules()
                 pool, release = self._pool, self._released
             else:
                 # Another run is going on the shared workers: this one gets its own.
@@ -315,13 +336,23 @@ class ProcessBackend(Backend):
             pool.runs += 1
             session = ProcessSession(pool, job, portable=portable, release=release)
             if pool is self._pool:
-                self._active = session
+                self._active, self.idle_since = session, None
             return session
 
     def _released(self, session: ProcessSession) -> None:
         with self._lock:
             if self._active is session:
-                self._active = None
+                self._active, self.idle_since = None, time.monotonic()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @property
+    def busy(self) -> bool:
+        """Whether a run is using the shared workers now."""
+        return self._active is not None
 
     @property
     def processes(self) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
@@ -105,7 +106,5 @@ def test_workers_holding_the_gil_die_with_a_killed_caller(tmp_path, start_method
     finally:
         caller.kill()
         for path in tmp_path.glob("pid-*"):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(int(path.name.removeprefix("pid-")), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
