@@ -15,6 +15,7 @@ Child-process entry points (run as ``python tests/helpers_cache.py COMMAND ...``
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -22,6 +23,7 @@ import pathlib
 import shutil
 import sqlite3
 import sys
+from collections.abc import Iterator
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -42,6 +44,22 @@ class Point:
 
     x: int
     tags: frozenset[str]
+
+
+@contextlib.contextmanager
+def connect(path: pathlib.Path) -> Iterator[sqlite3.Connection]:
+    """A connection to the database at ``path``: one transaction, committed, then closed.
+
+    ``with sqlite3.connect(path)`` only commits: the connection is closed later by the
+    garbage collector, which Python 3.13 reports with a ``ResourceWarning`` — an error in
+    whichever test's ``simplefilter("error")`` block the collection happens to run.
+    """
+    db = sqlite3.connect(path)
+    try:
+        with db:
+            yield db
+    finally:
+        db.close()
 
 
 def fixed_bound(cache: Cache, label: str = "golden") -> BoundCache:

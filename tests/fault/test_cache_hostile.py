@@ -163,7 +163,7 @@ def test_admin_command_refuses_a_foreign_database_and_writes_nothing(
         captured.err,
     ), captured.err
     assert snapshot(directory) == before  # no WAL, no -shm, no table, no row lost
-    with sqlite3.connect(database(directory)) as db:
+    with helpers_cache.connect(database(directory)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)
 
 
@@ -305,7 +305,7 @@ def test_size_column_of_the_wrong_type_is_harmless_and_reported_by_verify(
 def test_null_record_behind_a_restored_schema_is_a_damaged_entry(filled: pathlib.Path) -> None:
     # NOT NULL is dropped, a NULL written, and the original definition put back: the schema
     # text is parmap's again, the row is not.
-    with sqlite3.connect(database(filled)) as db:
+    with helpers_cache.connect(database(filled)) as db:
         (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'entries'").fetchone()
     loose = sql.replace("record BLOB NOT NULL", "record BLOB")
     edit(
@@ -331,7 +331,7 @@ def _damage_a_page(directory: pathlib.Path) -> None:
     """Overwrite the header of the b-tree page holding one entry's record."""
     path = database(directory)
     data = bytearray(path.read_bytes())
-    with sqlite3.connect(path) as db:
+    with helpers_cache.connect(path) as db:
         (page_size,) = db.execute("PRAGMA page_size").fetchone()
     marker = data.find(b"marker 150")
     assert marker > page_size, "the record is not where the test expects it"

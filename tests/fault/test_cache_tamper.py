@@ -6,9 +6,9 @@ import pathlib
 import pickle
 import re
 import shutil
-import sqlite3
 import sys
 import warnings
+from collections.abc import Iterator
 
 import pytest
 
@@ -26,21 +26,22 @@ def double(x: int) -> int:
 
 
 @pytest.fixture
-def filled(tmp_path: pathlib.Path) -> tuple[Cache, BoundCache, list[bytes]]:
+def filled(tmp_path: pathlib.Path) -> Iterator[tuple[Cache, BoundCache, list[bytes]]]:
     cache = Cache(tmp_path / "cache", secret=helpers_cache.TEST_SECRET)
     bound = cache.bind(double)
     keys = [bound.key((i,)) for i in range(5)]
     bound.store([(k, 2 * i) for i, k in enumerate(keys)])
-    return cache, bound, keys
+    yield cache, bound, keys
+    cache.close()
 
 
 def _record(cache: Cache, key: bytes) -> bytes:
-    with sqlite3.connect(cache.directory / "entries.sqlite") as db:
+    with helpers_cache.connect(cache.directory / "entries.sqlite") as db:
         return bytes(db.execute("SELECT record FROM entries WHERE key = ?", (key,)).fetchone()[0])
 
 
 def _set_record(cache: Cache, key: bytes, record: bytes) -> None:
-    with sqlite3.connect(cache.directory / "entries.sqlite") as db:
+    with helpers_cache.connect(cache.directory / "entries.sqlite") as db:
         db.execute("UPDATE entries SET record = ? WHERE key = ?", (record, key))
 
 
@@ -118,6 +119,8 @@ def test_foreign_cache_copied_with_another_secret(
     # secret is now the foreign one.
     with pytest.warns(CacheWarning, match=f"entry {keys[0].hex()[:16]}"):
         assert set(shared.lookup(keys)) == set(keys[1:])
+    foreign.close()
+    shared.close()
 
 
 class _Payload:
@@ -187,6 +190,7 @@ def test_golden_cache_is_read_by_this_version(tmp_path: pathlib.Path) -> None:
     assert cache.verify().checked == len(entries)
     assert cache.verify().ok
     assert cache.info().functions[0].name == "tests:golden"
+    cache.close()
 
 
 def test_golden_keys_are_stable() -> None:
@@ -215,3 +219,4 @@ def test_damaged_database_file_is_moved_aside_and_replaced(tmp_path: pathlib.Pat
     damaged = list(directory.glob("entries.sqlite.damaged-*"))
     assert len(damaged) == 1
     assert damaged[0].read_bytes() == b"garbage" * 1000
+    cache.close()

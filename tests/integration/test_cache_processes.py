@@ -157,3 +157,4 @@ def test_two_processes_store_into_one_cache_at_once(tmp_path: pathlib.Path, atte
     assert bound.lookup(keys) == {bound.key((i,)): i * i for i in range(450)}
     result = cache.verify()
     assert (result.ok, result.checked) == (True, 450)
+    cache.close()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import pathlib
-import sqlite3
 import stat
 import sys
 import threading
 import warnings
+from collections.abc import Iterator
 
 import pytest
 
@@ -25,8 +25,10 @@ def square(x: int) -> int:
 
 
 @pytest.fixture
-def cache(tmp_path: pathlib.Path) -> Cache:
-    return Cache(tmp_path / "cache", secret=helpers_cache.TEST_SECRET)
+def cache(tmp_path: pathlib.Path) -> Iterator[Cache]:
+    cache = Cache(tmp_path / "cache", secret=helpers_cache.TEST_SECRET)
+    yield cache
+    cache.close()
 
 
 def test_round_trip_returns_equal_values(cache: Cache) -> None:
@@ -39,6 +41,7 @@ def test_round_trip_returns_equal_values(cache: Cache) -> None:
     bound.close()
     again = Cache(cache.directory, secret=helpers_cache.TEST_SECRET).bind(square)
     assert again.lookup(keys) == dict(zip(keys, values, strict=True))
+    again.close()
 
 
 def test_appended_items_only_miss_the_new_keys(cache: Cache) -> None:
@@ -107,6 +110,8 @@ def test_compressed_entries_round_trip_and_shrink(tmp_path: pathlib.Path, compre
         bound.store([(bound.key((1,)), value)])
         assert bound.lookup([bound.key((1,))]) == {bound.key((1,)): value}
     assert packed.info().bytes * 3 < plain.info().bytes
+    plain.close()
+    packed.close()
 
 
 def test_unpicklable_result_warns_and_keeps_the_others(cache: Cache) -> None:
@@ -148,6 +153,7 @@ def test_max_bytes_keeps_the_cache_under_its_size(tmp_path: pathlib.Path) -> Non
     assert info.bytes <= 20_000
     assert 10 <= info.entries < 20
     assert bound.key((99,)) in bound.lookup([bound.key((99,))])  # the newest survive
+    cache.close()
 
 
 def test_prune_by_function_age_and_size(cache: Cache) -> None:
@@ -232,7 +238,7 @@ def test_database_is_one_file_not_one_per_entry(cache: Cache) -> None:
     bound.store([(bound.key((i,)), i) for i in range(500)])
     names = {p.name for p in cache.directory.iterdir()}
     assert names <= {"entries.sqlite", "entries.sqlite-wal", "entries.sqlite-shm"}
-    with sqlite3.connect(cache.directory / "entries.sqlite") as db:
+    with helpers_cache.connect(cache.directory / "entries.sqlite") as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
@@ -240,7 +246,7 @@ def test_lookup_refreshes_last_use_so_pruning_keeps_hits(cache: Cache) -> None:
     bound = cache.bind(square)
     keys = [bound.key((i,)) for i in range(10)]
     bound.store([(k, "v" * 100) for k in keys])
-    with sqlite3.connect(cache.directory / "entries.sqlite") as db:
+    with helpers_cache.connect(cache.directory / "entries.sqlite") as db:
         db.execute("UPDATE entries SET used = used - 86400 * 30")
     bound.lookup([keys[7]])
     result = cache.prune(max_bytes=200)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import pathlib
 import re
-import sqlite3
 import sys
 
 import pytest
@@ -54,7 +53,7 @@ def test_verify_passes_then_fails_on_a_bad_entry(
 ) -> None:
     assert run("verify", str(directory)) == 0
     assert "checked 12 entries" in capsys.readouterr().out
-    with sqlite3.connect(directory / "entries.sqlite") as db:
+    with helpers_cache.connect(directory / "entries.sqlite") as db:
         # Which key comes first depends on cube's bytecode, so on the Python version, and
         # some records are under 50 bytes: cut the last byte, whichever entry it is.
         key = db.execute("SELECT key FROM entries LIMIT 1").fetchone()[0]

@@ -124,3 +124,4 @@ def test_secret_that_is_a_fifo_is_an_error_not_a_hang(
     bound = Cache(tmp_path / "cache").bind(abs)
     with pytest.warns(CacheWarning, match=r"(?s)cannot be used for builtins:abs: .*is a FIFO"):
         bound.store([(bound.key((1,)), 1)])
+    bound.close()
