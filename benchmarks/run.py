@@ -99,6 +99,7 @@ def measure_once(
     )
     try:
         out, err = proc.communicate(timeout=timeout)
+        exited_at = time.time()
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
@@ -109,6 +110,8 @@ def measure_once(
         reason = f"measurement process exited with {proc.returncode}: {tail[0]}"
         return _failed(workload, name, size, workers, reason[:200])
     record = json.loads(lines[-1][len(MARKER) :]) | {"cell": name}
+    if "printed_at" in record:
+        record["exit"] = round(exited_at - record.pop("printed_at"), 4)
     if proc.returncode != 0 and record["error"] is None:
         record["error"] = f"measurement process exited with {proc.returncode}"
     return record

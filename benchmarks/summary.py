@@ -33,6 +33,8 @@ class Row:
         vs_pool: ``median`` divided by ``Pool.map``'s median on the baseline workload, on the
             same start method (for ``map`` and joblib: on the run's first start method).
         efficiency: Median of CPU time in the function divided by (workers * wall), CPU-bound only.
+        exit: Median seconds from the result to the measuring process's exit: the
+            interpreter's shutdown, with whatever pools or workers are closed at exit.
         status: ``"ok"``, ``"FAIL"`` (results differ from ``map``) or an error text.
         by_repeat: Wall time of each counted measurement, keyed by its repeat.
     """
@@ -50,6 +52,7 @@ class Row:
     vs_map: float | None = None
     vs_pool: float | None = None
     efficiency: float | None = None
+    exit: float | None = None
     status: str = "ok"
     by_repeat: dict[int, float] = field(default_factory=dict)
 
@@ -117,6 +120,8 @@ def _row(workload: str, name: str, records: list[dict[str, Any]]) -> Row:
     walls = [r["wall"] for r in good]
     row.by_repeat = {r.get("repeat", i): r["wall"] for i, r in enumerate(good)}
     row.median, row.low, row.high = statistics.median(walls), min(walls), max(walls)
+    exits = [r["exit"] for r in good if r.get("exit") is not None]
+    row.exit = statistics.median(exits) if exits else None
     effs = [e for e in map(efficiency, good) if e is not None]
     # A cached rerun returns the CPU times recorded by the cold run: no efficiency there.
     if effs and WORKLOADS[workload].timed_results and contender != "parmap_cached":

@@ -1,0 +1,1 @@
+"""The cache behind ``cache=DIR``: keys, fingerprints, authenticated records, the database."""

@@ -1,0 +1,1 @@
+"""The ``parmap`` command's subcommands (``check``, ``cache``, ``demo``)."""

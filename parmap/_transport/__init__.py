@@ -1,0 +1,1 @@
+"""What crosses between the caller and a worker, and the worker's loop (see worker.py)."""
