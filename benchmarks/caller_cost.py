@@ -98,7 +98,7 @@ def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
 
 def picked_chunksize(item_seconds: float) -> int:
     """The chunk size parmap aims at for items of ``item_seconds`` (before the tail shrinks)."""
-    from parmap._chunking import MAX_CHUNK, TARGET_SECONDS
+    from parmap._run.chunking import MAX_CHUNK, TARGET_SECONDS
 
     return max(1, min(MAX_CHUNK, int(TARGET_SECONDS / item_seconds)))
 

@@ -7,7 +7,7 @@ pickled and explains what cannot; with ``cache=DIR`` an interrupted run
 resumes where it stopped.
 
 Every public name is loaded on first use: a worker process imports the
-package on its way to :mod:`parmap._worker`, and must not pay for the
+package on its way to :mod:`parmap._transport.worker`, and must not pay for the
 scheduler, the check or the cache it never runs.
 """
 
@@ -19,11 +19,11 @@ from parmap._version import __version__
 
 if TYPE_CHECKING:
     from parmap._api import imap, parallel_map
-    from parmap._check import check
+    from parmap._check.check import check
+    from parmap._check.report import CheckReport, Problem
     from parmap._options import MapOptions
-    from parmap._reduce import map_reduce
-    from parmap._report import CheckReport, Problem
-    from parmap._task import Failure
+    from parmap._run.reduce import map_reduce
+    from parmap._transport.messages import Failure
     from parmap.backends import Backend
     from parmap.backends.processes import ProcessBackend
     from parmap.backends.serial import SerialBackend
@@ -83,12 +83,12 @@ _ERRORS = (
 _LAZY: dict[str, str] = {
     "parallel_map": "parmap._api",
     "imap": "parmap._api",
-    "map_reduce": "parmap._reduce",
-    "check": "parmap._check",
-    "CheckReport": "parmap._report",
-    "Problem": "parmap._report",
+    "map_reduce": "parmap._run.reduce",
+    "check": "parmap._check.check",
+    "CheckReport": "parmap._check.report",
+    "Problem": "parmap._check.report",
     "Cache": "parmap.cache",
-    "Failure": "parmap._task",
+    "Failure": "parmap._transport.messages",
     "MapOptions": "parmap._options",
     "Backend": "parmap.backends",
     "ProcessBackend": "parmap.backends.processes",

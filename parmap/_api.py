@@ -6,13 +6,13 @@ import os
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, TypeVar, Unpack
 
-from parmap import _worker
-from parmap._arguments import check_callable, iterators, length_of
 from parmap._options import MapOptions, Options, parse_options
-from parmap._progress import Progress
-from parmap._scheduler import Scheduler
-from parmap._task import Job
-from parmap._tracebacks import user_facing
+from parmap._run.arguments import check_callable, iterators, length_of
+from parmap._run.progress import Progress
+from parmap._run.scheduler import Scheduler
+from parmap._transport import worker as _worker
+from parmap._transport.messages import Job
+from parmap._transport.tracebacks import user_facing
 from parmap.backends._base import Backend
 from parmap.backends.processes import ProcessBackend
 

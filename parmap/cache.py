@@ -1,19 +1,19 @@
 """The on-disk result cache behind ``cache=DIR``: keys, authenticated entries, reuse across runs.
 
-A :class:`Cache` is a directory holding one SQLite database (see :mod:`parmap._cache_store` for
+A :class:`Cache` is a directory holding one SQLite database (see :mod:`parmap._cache.store` for
 why, and for atomicity and concurrency). A run binds its function once (:meth:`Cache.bind`),
-which fingerprints the function (:mod:`parmap._fingerprint`); the returned :class:`BoundCache`
+which fingerprints the function (:mod:`parmap._cache.fingerprint`); the returned :class:`BoundCache`
 turns each item's argument tuple into a key and looks up and stores results.
 
 **Keys.** ``sha256(FORMAT_VERSION, fingerprint(func), canonical(const), version, canonical(args))``
-where ``canonical`` is :func:`parmap._canonical.encode`. The item's index is not part of the key,
-so appending items to the input computes only the new ones, and keys are the same under any
+where ``canonical`` is :func:`parmap._cache.canonical.encode`. The item's index is not part of
+the key, so appending items to the input computes only the new ones, and keys are the same under any
 ``PYTHONHASHSEED``, start method, worker count or chunk size. Entries are content-addressed:
 reverting an edit to the function finds the old entries again.
 
-**Integrity.** Each entry is a record (:mod:`parmap._cache_record`) with a magic, the format
+**Integrity.** Each entry is a record (:mod:`parmap._cache.record`) with a magic, the format
 version and an HMAC-SHA256 tag over key, header and payload, made with a secret that lives
-outside the directory (:mod:`parmap._secret`). The tag is checked before anything is
+outside the directory (:mod:`parmap._cache.secret`). The tag is checked before anything is
 decompressed or unpickled; an entry that fails is left out of :meth:`BoundCache.lookup` with a
 :class:`~parmap.errors.CacheWarning` naming the database file and the entry, and the fresh result
 overwrites it. A cache copied from another user or machine fails the same way unless its secret
@@ -54,7 +54,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from parmap._cache_admin import (
+from parmap._cache.admin import (
     CacheInfo,
     PruneResult,
     VerifyResult,
@@ -64,18 +64,18 @@ from parmap._cache_admin import (
     prune,
     verify,
 )
-from parmap._cache_bound import BoundCache
-from parmap._cache_db import Mode
-from parmap._cache_files import CacheRefusedError
-from parmap._cache_record import (
+from parmap._cache.bound import BoundCache
+from parmap._cache.canonical import encode, global_name
+from parmap._cache.db import Mode
+from parmap._cache.files import CacheRefusedError
+from parmap._cache.fingerprint import fingerprint
+from parmap._cache.record import (
     FORMAT_VERSION,
     Signer,
     choose_codec,
 )
-from parmap._cache_store import Store
-from parmap._canonical import encode, global_name
-from parmap._fingerprint import fingerprint
-from parmap._secret import load_secret
+from parmap._cache.secret import load_secret
+from parmap._cache.store import Store
 from parmap.errors import CacheWarning
 
 __all__ = [

@@ -10,14 +10,15 @@ from parmap._version import __version__
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from parmap._demo import main
+    from parmap._cli.demo import main
 
     return main()
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    from parmap import _cli_cache, _cli_check
+    from parmap._cli import cache as _cli_cache
+    from parmap._cli import check as _cli_check
 
     parser = argparse.ArgumentParser(
         prog="parmap",

@@ -29,7 +29,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from parmap._report import CheckReport
+    from parmap._check.report import CheckReport
 
 
 class ParmapError(Exception):

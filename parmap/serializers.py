@@ -25,8 +25,8 @@ from collections.abc import Callable
 from types import FunctionType
 from typing import Any, Final
 
-from parmap import _buffers
-from parmap._buffers import Spill
+from parmap._transport import buffers as _buffers
+from parmap._transport.buffers import Spill
 
 __all__ = [
     "NAMES",
@@ -161,7 +161,7 @@ def _pickle_dumps(obj: Any, portable: bool, spill: BufferCallback = None) -> byt
 
 
 def _cloudpickle_dumps(obj: Any, portable: bool, spill: BufferCallback = None) -> bytes:
-    from parmap import _cloudpickler
+    from parmap._transport import cloudpickler as _cloudpickler
 
     return _cloudpickler.dumps(obj, protocol=PROTOCOL, buffer_callback=spill)
 

@@ -10,10 +10,10 @@ import dataclasses
 import datetime
 import time
 
-from parmap._cache_db import set_aside
-from parmap._cache_files import CacheRefusedError, check_file
-from parmap._cache_record import Signer
-from parmap._cache_store import Store
+from parmap._cache.db import set_aside
+from parmap._cache.files import CacheRefusedError, check_file
+from parmap._cache.record import Signer
+from parmap._cache.store import Store
 
 __all__ = [
     "CacheInfo",

@@ -12,18 +12,18 @@ import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from parmap import _cache_db
-from parmap._cache_db import (
+from parmap._cache import db as _cache_db
+from parmap._cache.canonical import encode
+from parmap._cache.db import (
     SQLITE_BUSY,
     SQLITE_FULL,
     SQLITE_INTERRUPT,
     SQLITE_READONLY,
     error_code,
 )
-from parmap._cache_files import CacheRefusedError
-from parmap._cache_record import PROTOCOL, Signer, dump_result, make_record
-from parmap._cache_store import TOUCH_GRANULARITY, Store
-from parmap._canonical import encode
+from parmap._cache.files import CacheRefusedError
+from parmap._cache.record import PROTOCOL, Signer, dump_result, make_record
+from parmap._cache.store import TOUCH_GRANULARITY, Store
 from parmap._version import __version__
 from parmap.errors import CacheWarning, caller_stacklevel
 
@@ -85,7 +85,7 @@ class BoundCache:
     def key(self, args: tuple[Any, ...], /) -> bytes:
         """Return the 32-byte key of one item's argument tuple.
 
-        An item with no stable encoding (see :mod:`parmap._canonical`) gets a one-off key that
+        An item with no stable encoding (see :mod:`parmap._cache.canonical`) gets a one-off key that
         is never looked up nor stored, and one :class:`~parmap.errors.CacheWarning` per run:
         such items are simply computed every time.
         """

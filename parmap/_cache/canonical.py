@@ -13,7 +13,7 @@ ids, not on the start method. The encoding is a tagged, length-prefixed stream:
   order that does not depend on string hashing.
 * numpy arrays and numpy scalars (only when numpy is already imported; it is never imported
   here): dtype, shape and the C-ordered data; object arrays go through their elements.
-* Functions and classes: a function's fingerprint (see :mod:`parmap._fingerprint`), a class by
+* Functions and classes: a function's fingerprint (see :mod:`parmap._cache.fingerprint`), a class by
   module and qualified name.
 * Anything else through its pickle reduction (``__reduce_ex__(4)``), walked by this same
   encoder: the reconstructor by name, then its arguments, state and items. Dataclasses and most
@@ -100,7 +100,7 @@ def _default_function(obj: Any) -> bytes:
     """Encode a function or class met inside an item: classes by name, functions by code."""
     if isinstance(obj, type) or not isinstance(obj, types.FunctionType | types.MethodType):
         return global_name(obj).encode()
-    from parmap._fingerprint import fingerprint
+    from parmap._cache.fingerprint import fingerprint
 
     return fingerprint(obj)
 

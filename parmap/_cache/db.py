@@ -1,14 +1,14 @@
 """Opening a cache database as untrusted input: checks before any query, guarded connections.
 
 Before a query touches the database, the file and its companions are checked (regular files,
-no links: :mod:`parmap._cache_files`) and ``sqlite_master`` is compared with parmap's own DDL
-(:mod:`parmap._cache_schema`). Every connection runs with ``trusted_schema=OFF`` and a
+no links: :mod:`parmap._cache.files`) and ``sqlite_master`` is compared with parmap's own DDL
+(:mod:`parmap._cache.schema`). Every connection runs with ``trusted_schema=OFF`` and a
 :class:`Deadline` (a progress handler that stops any statement running past it), and waits at
 most :data:`BUSY_TIMEOUT` for another process's lock.
 
 What a run does with a database it cannot use: one that is damaged (``SQLITE_CORRUPT``, not a
 database), altered (parmap's schema with objects added, removed or redefined) or emptied (0
-bytes, which parmap never leaves: see :mod:`parmap._cache_schema`) is moved aside with a
+bytes, which parmap never leaves: see :mod:`parmap._cache.schema`) is moved aside with a
 :class:`~parmap.errors.CacheWarning` and a new one takes its place. Another program's database
 (nothing in it is parmap's), a link or special file, or a parmap cache of another schema
 version, is left alone and the run goes on without the cache. In a directory this process
@@ -16,7 +16,7 @@ cannot write, the database is opened read-only (``immutable`` when SQLite cannot
 lock index there): hits are served, nothing is stored.
 
 The admin commands (``info``, ``verify``, ``prune``, ``clear``) never move, create or convert
-anything except on ``clear``: they raise :class:`~parmap._cache_files.CacheRefusedError`, and
+anything except on ``clear``: they raise :class:`~parmap._cache.files.CacheRefusedError`, and
 check the schema through a read-only connection before any read-write one exists.
 """
 
@@ -31,7 +31,7 @@ import urllib.parse
 import warnings
 from typing import Literal
 
-from parmap._cache_files import (
+from parmap._cache.files import (
     CacheRefusedError,
     check_files,
     directory_lock,
@@ -40,7 +40,7 @@ from parmap._cache_files import (
     same_file,
     writable,
 )
-from parmap._cache_schema import create_database, schema_problem
+from parmap._cache.schema import create_database, schema_problem
 from parmap.errors import CacheWarning, caller_stacklevel
 
 __all__ = [

@@ -40,7 +40,7 @@ import sys
 import types
 from typing import Any
 
-from parmap._canonical import encode_into, global_name
+from parmap._cache.canonical import encode_into, global_name
 
 __all__ = ["fingerprint"]
 

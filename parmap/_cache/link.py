@@ -21,7 +21,7 @@ import sqlite3
 import warnings
 from collections.abc import Iterator
 
-from parmap._cache_db import (
+from parmap._cache.db import (
     SQLITE_BUSY,
     Mode,
     Opened,
@@ -32,8 +32,8 @@ from parmap._cache_db import (
     set_aside,
     warn_aside,
 )
-from parmap._cache_files import CacheRefusedError, same_file
-from parmap._cache_schema import schema_problem
+from parmap._cache.files import CacheRefusedError, same_file
+from parmap._cache.schema import schema_problem
 from parmap.errors import CacheWarning, caller_stacklevel
 
 __all__ = ["Link"]

@@ -18,8 +18,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from parmap._cache_db import Deadline
-from parmap._cache_record import HEAD_SIZE, BadRecordError, Signer, check_chunks, open_record
+from parmap._cache.db import Deadline
+from parmap._cache.record import HEAD_SIZE, BadRecordError, Signer, check_chunks, open_record
 
 __all__ = [
     "BATCH",

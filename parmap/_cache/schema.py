@@ -22,7 +22,7 @@ import sqlite3
 import sys
 import time
 
-from parmap._cache_files import create_private_file, directory_lock
+from parmap._cache.files import create_private_file, directory_lock
 
 __all__ = ["SCHEMA_VERSION", "create_database", "schema_problem"]
 

@@ -29,7 +29,7 @@ import secrets
 import stat
 import warnings
 
-from parmap._cache_files import kind_of
+from parmap._cache.files import kind_of
 from parmap.errors import CacheWarning, caller_stacklevel
 
 __all__ = ["ENV_VAR", "load_secret", "secret_path"]

@@ -11,19 +11,19 @@ Why SQLite in WAL mode rather than one file per entry or our own segment files:
   transaction, and it holds for SIGKILL at any instant whatever the ``durable`` setting.
 * **Concurrency.** Runs on one directory (threads or processes) take the write lock in turn
   (``BEGIN IMMEDIATE``); readers never block writers in WAL mode. A lock held by someone else
-  costs one wait of :data:`~parmap._cache_db.BUSY_TIMEOUT` per store: after it times out,
+  costs one wait of :data:`~parmap._cache.db.BUSY_TIMEOUT` per store: after it times out,
   the store stops waiting (``busy_timeout=0``) and :attr:`Store.contended` turns on, so that
   later writes try once and give up at once while the lock is still taken.
 * **Durability is a setting.** ``synchronous=NORMAL`` (default) fsyncs at checkpoints only: an
   application crash loses nothing committed, a power cut may lose the last transactions but
   never corrupts. ``durable=True`` uses ``synchronous=FULL``: the log is fsynced at every commit.
 
-The database is untrusted (:mod:`parmap._cache_db`): each operation runs under a deadline,
+The database is untrusted (:mod:`parmap._cache.db`): each operation runs under a deadline,
 re-checks the schema if its version counter moved, and reads through
-:mod:`parmap._cache_rows`, which type-checks every column. A run that meets ``SQLITE_CORRUPT``
-moves the database aside and goes on with a new one (:mod:`parmap._cache_link`).
+:mod:`parmap._cache.rows`, which type-checks every column. A run that meets ``SQLITE_CORRUPT``
+moves the database aside and goes on with a new one (:mod:`parmap._cache.link`).
 
-The connection itself, per process and recovered on damage, is :mod:`parmap._cache_link`'s.
+The connection itself, per process and recovered on damage, is :mod:`parmap._cache.link`'s.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
-from parmap import _cache_rows as rows
-from parmap._cache_db import DB_NAME, Mode
-from parmap._cache_files import CacheRefusedError
-from parmap._cache_link import Link
-from parmap._cache_record import Signer
+from parmap._cache import rows
+from parmap._cache.db import DB_NAME, Mode
+from parmap._cache.files import CacheRefusedError
+from parmap._cache.link import Link
+from parmap._cache.record import Signer
 
 __all__ = ["DB_NAME", "TOUCH_GRANULARITY", "Store"]
 

@@ -3,7 +3,7 @@
 The verdict is a real round-trip (pickle, then unpickle) with the serializer in
 question; with ``"auto"`` the first of pickle, cloudpickle and dill that
 round-trips wins. Only a failure costs more: a search for the culprits
-(:mod:`parmap._check_walk`) and their explanation (:mod:`parmap._check_text`).
+(:mod:`parmap._check.walk`) and their explanation (:mod:`parmap._check.text`).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import warnings
 from collections.abc import Callable
 from typing import Final
 
-from parmap._check_harm import UNSAFE_TO_LOAD, find_harm
-from parmap._check_hints import describe
-from parmap._check_import import ModuleScan
-from parmap._check_kinds import is_a
-from parmap._check_text import error_message, problem_of
-from parmap._check_walk import Culprit, Failure, find_culprits
-from parmap._report import CheckReport
+from parmap._check.harm import UNSAFE_TO_LOAD, find_harm
+from parmap._check.hints import describe
+from parmap._check.imports import ModuleScan
+from parmap._check.kinds import is_a
+from parmap._check.report import CheckReport
+from parmap._check.text import error_message, problem_of
+from parmap._check.walk import Culprit, Failure, find_culprits
 from parmap.errors import PicklingWarning, UnpicklableError
 from parmap.serializers import NAMES, dumps_with, is_plain_data, loads_with
 

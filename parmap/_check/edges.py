@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from parmap._check_kinds import copied_by_value, is_a
+from parmap._check.kinds import copied_by_value, is_a
 
 __all__ = ["Group", "groups", "short_repr"]
 

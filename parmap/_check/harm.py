@@ -18,8 +18,8 @@ import weakref
 from collections import deque
 from typing import Final
 
-from parmap._check_edges import groups
-from parmap._check_kinds import is_a
+from parmap._check.edges import groups
+from parmap._check.kinds import is_a
 
 __all__ = ["UNSAFE_TO_LOAD", "find_harm"]
 

@@ -15,7 +15,7 @@ import types
 from dataclasses import dataclass
 from typing import Final
 
-from parmap._check_kinds import is_a
+from parmap._check.kinds import is_a
 
 __all__ = ["Known", "culprit_type_name", "describe", "step_name", "type_name"]
 

@@ -13,12 +13,12 @@ import sys
 import types
 from collections.abc import Sequence
 
-from parmap._check_byname import describe_callable, describe_unimportable
-from parmap._check_hints import Known, culprit_type_name, describe, type_name
-from parmap._check_import import NotImportableError, why_not_importable
-from parmap._check_kinds import is_a
-from parmap._check_walk import Culprit
-from parmap._report import CheckReport, Problem
+from parmap._check.byname import describe_callable, describe_unimportable
+from parmap._check.hints import Known, culprit_type_name, describe, type_name
+from parmap._check.imports import NotImportableError, why_not_importable
+from parmap._check.kinds import is_a
+from parmap._check.report import CheckReport, Problem
+from parmap._check.walk import Culprit
 
 __all__ = ["error_message", "problem_of"]
 

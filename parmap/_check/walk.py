@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from parmap._check_edges import groups
-from parmap._check_hints import describe, step_name
+from parmap._check.edges import groups
+from parmap._check.hints import describe, step_name
 
 __all__ = ["Culprit", "Failure", "find_culprits"]
 

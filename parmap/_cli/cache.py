@@ -52,7 +52,7 @@ def _error(message: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run one ``parmap cache`` subcommand; return the exit code (0 ok, 1 bad entries, 2 error)."""
-    from parmap._cache_admin import printable
+    from parmap._cache.admin import printable
     from parmap.cache import Cache, CacheRefusedError
 
     command = args.cache_command

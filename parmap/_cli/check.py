@@ -23,7 +23,7 @@ import types
 from collections.abc import Iterator
 from typing import Any
 
-from parmap._check import explain
+from parmap._check.check import explain
 from parmap.serializers import NAMES
 
 __all__ = ["add_parser", "run"]

@@ -102,7 +102,7 @@ def _diagnosis() -> None:
 _CHILD = """
 import sys
 import parmap
-from parmap._demo import analyse, source_files
+from parmap._cli.demo import analyse, source_files
 print("started", flush=True)
 parmap.parallel_map(analyse, source_files(), cache=sys.argv[1], workers=1, chunksize=1)
 """

@@ -5,8 +5,8 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from parmap import _remote
-from parmap._task import Fatal, RemoteFailure, WorkerLost
+from parmap._transport import remote as _remote
+from parmap._transport.messages import Fatal, RemoteFailure, WorkerLost
 from parmap.backends._startup import died_starting
 from parmap.errors import UnpicklableError, WorkerDiedError
 

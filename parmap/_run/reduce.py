@@ -3,7 +3,7 @@
 How it runs. The input is cut into chunks whose boundaries depend only on the
 number of items (or on ``chunksize``), never on timing, worker count or
 machine. Each chunk is one item of an ordinary :func:`parmap.imap` run whose
-function is a :class:`~parmap._reduce_chunk.ChunkReducer`: the worker maps and
+function is a :class:`~parmap._run.reduce_chunk.ChunkReducer`: the worker maps and
 reduces the chunk and sends back one partial result instead of every mapped
 value. The caller merges the partials in input order as a balanced tree
 (a binary counter: at most log2(chunks) partials are held at once), so a
@@ -27,11 +27,11 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final, TypeVar, Unpack
 
 from parmap._api import imap
-from parmap._arguments import iterate, length_of
 from parmap._options import MapOptions, parse_options
-from parmap._reduce_chunk import Chunk, ChunkReducer, Partial, Skipped
-from parmap._remote import NOTE_PREFIX
-from parmap._task import Failure
+from parmap._run.arguments import iterate, length_of
+from parmap._run.reduce_chunk import Chunk, ChunkReducer, Partial, Skipped
+from parmap._transport.messages import Failure
+from parmap._transport.remote import NOTE_PREFIX
 from parmap.errors import WorkerDiedError
 
 R = TypeVar("R")

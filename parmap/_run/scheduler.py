@@ -19,13 +19,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from parmap import _failures, _remote
-from parmap._chunking import LOOKAHEAD_BYTES, ChunkSizer
-from parmap._input import Input, Segment
 from parmap._options import Options
-from parmap._progress import Progress
-from parmap._shipping import ItemNotShipped
-from parmap._task import Event, Failure, Fatal, Job, RemoteFailure, Results, Task, WorkerLost
+from parmap._run import failures as _failures
+from parmap._run.chunking import LOOKAHEAD_BYTES, ChunkSizer
+from parmap._run.input import Input, Segment
+from parmap._run.progress import Progress
+from parmap._transport import remote as _remote
+from parmap._transport.messages import (
+    Event,
+    Failure,
+    Fatal,
+    Job,
+    RemoteFailure,
+    Results,
+    Task,
+    WorkerLost,
+)
+from parmap._transport.shipping import ItemNotShipped
 from parmap.backends._base import Session
 from parmap.errors import PicklingWarning, caller_stacklevel
 

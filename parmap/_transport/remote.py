@@ -8,8 +8,8 @@ import traceback
 from typing import Any
 
 from parmap import serializers
-from parmap._task import RemoteFailure
-from parmap._tracebacks import without_parmap
+from parmap._transport.messages import RemoteFailure
+from parmap._transport.tracebacks import without_parmap
 from parmap.errors import RemoteError, RemoteTraceback
 
 _SHORT = reprlib.Repr()

@@ -1,7 +1,7 @@
 """Pickling what the caller ships to workers: the function once, then chunks of items.
 
 The pickling that ships *is* the picklability check: only when it fails does
-parmap walk the object to explain why (see :mod:`parmap._check`).
+parmap walk the object to explain why (see :mod:`parmap._check.check`).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import hashlib
 from typing import Any
 
 from parmap import serializers
-from parmap._buffers import Spill
-from parmap._task import Job, Task
+from parmap._transport.buffers import Spill
+from parmap._transport.messages import Job, Task
 from parmap.errors import UnpicklableError, caller_stacklevel
 
 
@@ -36,7 +36,7 @@ def pack_function(job: Job, /, *, portable: bool) -> tuple[bytes, bytes]:
             raise _brief("the function or its set-up", failure) from None
         raise _explain_bundle(job, portable) from None
     if serializers.serializer_of(payload) != "pickle":
-        from parmap._check import warn_if_harmful
+        from parmap._check.check import warn_if_harmful
 
         warn_if_harmful(
             job.func,
@@ -55,7 +55,7 @@ def _brief(what: str, failure: serializers.SerializationFailure) -> UnpicklableE
 
 
 def _explain_bundle(job: Job, portable: bool) -> Exception:
-    from parmap._check import unpicklable_error
+    from parmap._check.check import unpicklable_error
 
     parts: list[tuple[Any, str, str]] = [(job.func, "function", "func")]
     if job.initializer is not None:
@@ -121,7 +121,7 @@ def pack_chunk(
     if explain and serializers.serializer_of(payload) == "dill":
         # Only dill took these items: it may have copied a held lock or a
         # file open for writing, which pickles but misbehaves in a worker.
-        from parmap._check import warn_if_harmful
+        from parmap._check.check import warn_if_harmful
 
         level = caller_stacklevel()
         warn_if_harmful(task.args, subject="args", serializer="dill", stacklevel=level)
@@ -136,7 +136,7 @@ def explain_item(
     With ``explain=False`` the item is still found (one pickling each), but
     the serializers' own errors stand in for the walk that explains them.
     """
-    from parmap._check import unpicklable_error
+    from parmap._check.check import unpicklable_error
 
     for index, item in enumerate(task.args, task.start):
         try:

@@ -15,7 +15,7 @@ from types import TracebackType
 
 from parmap.errors import ParmapError, RemoteTraceback
 
-_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # parmap/
 _STDLIB = sysconfig.get_paths()["stdlib"] + os.sep
 
 

@@ -18,8 +18,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from parmap import _buffers, _remote, serializers
-from parmap._buffers import Spill
+from parmap import serializers
+from parmap._transport import buffers as _buffers
+from parmap._transport import remote as _remote
+from parmap._transport.buffers import Spill
 from parmap.errors import UnpicklableError
 
 #: Set in every parmap worker process; nested calls see it and run serially.
@@ -156,7 +158,7 @@ def pack_results(
         )
     if serializers.serializer_of(payload) != "dill":
         return payload
-    from parmap._check_harm import find_harm
+    from parmap._check.harm import find_harm
 
     first = start + offset
     notes = find_harm(values, subject=f"results of items {first}..", by_value=True)
@@ -174,7 +176,7 @@ def _explain_results(
     portable: bool,
 ) -> None:
     """Replace each result that cannot be pickled by the error that explains it."""
-    from parmap._check import unpicklable_error
+    from parmap._check.check import unpicklable_error
 
     for position, value in enumerate(values):
         if position in errors:

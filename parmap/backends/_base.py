@@ -15,7 +15,7 @@ import os
 from types import TracebackType
 from typing import Self
 
-from parmap._task import Event, Job, Task
+from parmap._transport.messages import Event, Job, Task
 
 
 def usable_cpus() -> int:

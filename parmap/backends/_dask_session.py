@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import distributed
 
-from parmap import _shipping, serializers
-from parmap._task import Event, Fatal, Job, Results, Task, WorkerLost
+from parmap import serializers
+from parmap._transport import shipping as _shipping
+from parmap._transport.messages import Event, Fatal, Job, Results, Task, WorkerLost
 from parmap.backends._base import Session
 from parmap.backends._dask_worker import FunctionStore, run_task
 

@@ -14,8 +14,10 @@ from typing import Any, cast
 import distributed
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from parmap import _remote, _worker, serializers
-from parmap._task import RemoteFailure
+from parmap import serializers
+from parmap._transport import remote as _remote
+from parmap._transport import worker as _worker
+from parmap._transport.messages import RemoteFailure
 
 
 class FunctionStore(WorkerPlugin):
@@ -28,7 +30,7 @@ class FunctionStore(WorkerPlugin):
 
     Args:
         name: the plugin's name, unique to the run.
-        payload: the function bundle from :func:`parmap._shipping.pack_function`.
+        payload: the function bundle from :func:`parmap._transport.shipping.pack_function`.
         caller_pid: the process that registered it; workers in other processes
             mark themselves as parmap workers so that nested calls run serially.
     """

@@ -17,7 +17,8 @@ import time
 from collections import deque
 from typing import Any
 
-from parmap import _buffers, _worker
+from parmap._transport import buffers as _buffers
+from parmap._transport import worker as _worker
 from parmap.backends import _startup
 
 #: Seconds to wait for a worker to exit before killing it.
@@ -135,7 +136,7 @@ class Pool:
         self.closed = False
         self._owner = os.getpid()  # a forked child must never stop the parent's workers
         self._modules: dict[str, Any] | None = None
-        #: Where large buffers travel out of band, or None (see parmap._buffers).
+        #: Where large buffers travel out of band, or None (see parmap._transport.buffers).
         self.shared = _buffers.shared_directory()
 
     @property

@@ -6,7 +6,7 @@ worker fail before it runs a single item: one read from standard input (there
 is no file to import), and one whose top-level code starts workers outside an
 ``if __name__ == "__main__":`` block (every worker would run that code again).
 Both are seen in the caller before any worker starts; any other failure is
-told apart from an item's by the worker's ready message (see :mod:`parmap._worker`).
+told apart from an item's by the worker's ready message (see :mod:`parmap._transport.worker`).
 """
 
 from __future__ import annotations

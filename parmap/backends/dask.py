@@ -11,8 +11,8 @@ pickled once per run by the same serializer choice as on processes and
 registered as a worker plugin for the run: the scheduler hands it to each
 worker once, including workers that join or restart mid-run, and the worker
 unpickles it (and runs the initializer) on its first task. Items travel in
-chunks pickled by :func:`parmap._shipping.pack_chunk`; each task runs
-:func:`parmap._worker.run_items` on a worker and returns its results pickled
+chunks pickled by :func:`parmap._transport.shipping.pack_chunk`; each task runs
+:func:`parmap._transport.worker.run_items` on a worker and returns its results pickled
 there, so a result that cannot travel becomes its own explained failure.
 
 Failures. A worker that dies (``os._exit``, a segfault, the OOM killer) fails
@@ -44,7 +44,7 @@ except ImportError as exc:  # pragma: no cover - exercised where distributed is 
         "install it with: pip install 'parmap[dask]'"
     ) from exc
 
-from parmap._task import Job
+from parmap._transport.messages import Job
 from parmap.backends._base import Backend, Session, usable_cpus
 from parmap.backends._dask_session import DaskSession
 

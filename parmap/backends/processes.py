@@ -34,9 +34,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from parmap import _buffers, _remote, _shipping, _worker, serializers
-from parmap._buffers import Spill
-from parmap._task import Event, Fatal, Job, Results, Task, WorkerLost
+from parmap import serializers
+from parmap._transport import buffers as _buffers
+from parmap._transport import remote as _remote
+from parmap._transport import shipping as _shipping
+from parmap._transport import worker as _worker
+from parmap._transport.buffers import Spill
+from parmap._transport.messages import Event, Fatal, Job, Results, Task, WorkerLost
 from parmap.backends._base import Backend, Session
 from parmap.backends._pool import Pool, Worker
 from parmap.errors import WorkerStartError

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from parmap import _worker
-from parmap._task import Event, Job, Results, Task
+from parmap._transport import worker as _worker
+from parmap._transport.messages import Event, Job, Results, Task
 from parmap.backends._base import Backend, Session
 
 

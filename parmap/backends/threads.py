@@ -7,8 +7,8 @@ import threading
 import time
 from typing import Any
 
-from parmap import _worker
-from parmap._task import Event, Fatal, Job, Results, Task, WorkerLost
+from parmap._transport import worker as _worker
+from parmap._transport.messages import Event, Fatal, Job, Results, Task, WorkerLost
 from parmap.backends._base import Backend, Session
 
 

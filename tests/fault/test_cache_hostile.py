@@ -25,10 +25,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import helpers_cache
 
 import parmap
-from parmap import _cache_db
-from parmap._cache_bound import _cause
-from parmap._cache_db import open_database
-from parmap._cli_cache import add_parser
+from parmap._cache import db as _cache_db
+from parmap._cache.bound import _cause
+from parmap._cache.db import open_database
+from parmap._cli.cache import add_parser
 from parmap.cache import Cache
 from parmap.errors import CacheWarning
 

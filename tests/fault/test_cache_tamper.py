@@ -16,7 +16,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import helpers_cache
 
-from parmap._cache_record import Signer, make_record
+from parmap._cache.record import Signer, make_record
 from parmap.cache import BoundCache, Cache, CacheRefusedError
 from parmap.errors import CacheWarning
 

@@ -251,7 +251,7 @@ def test_the_input_is_iterated_once():
 
 
 def test_a_warm_worker_keeps_a_bounded_number_of_functions():
-    from parmap import _worker
+    from parmap._transport import worker as _worker
 
     with parmap.ProcessBackend(1, start_method="fork") as backend:
         for k in range(_worker.KEPT_FUNCTIONS + 3):

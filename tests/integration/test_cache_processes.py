@@ -66,7 +66,7 @@ def _fingerprint_of(tmp_path: pathlib.Path, source: str, seed: str) -> str:
     (tmp_path / "job.py").write_text(textwrap.dedent(source))
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); import job; "
-        "from parmap._fingerprint import fingerprint; print(fingerprint(job.work).hex())"
+        "from parmap._cache.fingerprint import fingerprint; print(fingerprint(job.work).hex())"
     )
     done = subprocess.run(
         [sys.executable, "-B", "-c", code, str(tmp_path)],

@@ -132,7 +132,7 @@ def test_main_globals_checked_from_a_running_script(tmp_path: pathlib.Path) -> N
         + textwrap.dedent(
             """
             import json
-            from parmap._check import check, explain
+            from parmap._check.check import check, explain
             out = {}
             for name in ("pickle", "cloudpickle", "dill", "auto"):
                 report = check(work, serializer=name)

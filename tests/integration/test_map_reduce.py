@@ -145,7 +145,7 @@ def test_interrupted_cached_run_recomputes_only_missing_chunks(tmp_path: pathlib
 
 
 def test_chunk_boundaries_depend_only_on_the_input_length() -> None:
-    from parmap._reduce import chunk_size
+    from parmap._run.reduce import chunk_size
 
     assert chunk_size(None, None) == 256
     assert chunk_size(100, None) == 1

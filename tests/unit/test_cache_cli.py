@@ -13,7 +13,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import helpers_cache
 
-from parmap._cli_cache import add_parser
+from parmap._cli.cache import add_parser
 from parmap.cache import Cache
 
 

@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from parmap._canonical import _Encoder, encode
+from parmap._cache.canonical import _Encoder, encode
 
 
 class Color(enum.Enum):

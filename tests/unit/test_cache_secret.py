@@ -11,8 +11,8 @@ import warnings
 
 import pytest
 
-from parmap._cache_record import DOMAIN, Signer
-from parmap._secret import ENV_VAR, load_secret, secret_path
+from parmap._cache.record import DOMAIN, Signer
+from parmap._cache.secret import ENV_VAR, load_secret, secret_path
 from parmap.cache import Cache
 from parmap.errors import CacheWarning
 

@@ -19,8 +19,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import helpers_check as h
 
-from parmap._check import check, explain, unpicklable_error, warn_if_harmful
-from parmap._report import CheckReport, Problem
+from parmap._check.check import check, explain, unpicklable_error, warn_if_harmful
+from parmap._check.report import CheckReport, Problem
 from parmap.errors import PicklingWarning, UnpicklableError
 
 SERIALIZERS = ("pickle", "cloudpickle", "dill", "auto")

@@ -25,9 +25,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import helpers_check as h
 
-from parmap._check import check, explain, unpicklable_error
-from parmap._shipping import ItemNotShipped, explain_item
-from parmap._task import Task
+from parmap._check.check import check, explain, unpicklable_error
+from parmap._transport.messages import Task
+from parmap._transport.shipping import ItemNotShipped, explain_item
 from parmap.errors import UnpicklableError
 
 # --- notes about copies that misbehave: only what the serializer really does ----------------

@@ -15,8 +15,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import helpers_check as h
 
-from parmap._check import check
-from parmap._report import CheckReport
+from parmap._check.check import check
+from parmap._check.report import CheckReport
 
 
 class FakePrinter:

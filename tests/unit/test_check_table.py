@@ -30,7 +30,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import helpers_check as h
 
-from parmap._check import check
+from parmap._check.check import check
 
 SERIALIZERS = ("pickle", "cloudpickle", "dill", "auto")
 Make = Callable[[contextlib.ExitStack, pathlib.Path], object]

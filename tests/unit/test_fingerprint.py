@@ -8,7 +8,7 @@ import operator
 
 import pytest
 
-from parmap._fingerprint import fingerprint
+from parmap._cache.fingerprint import fingerprint
 
 SCALE = 3
 NAMES = ("a", "b")

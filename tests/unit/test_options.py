@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import parmap
-from parmap._chunking import ChunkSizer
+from parmap._run.chunking import ChunkSizer
 from tests import helpers
 
 

@@ -17,8 +17,8 @@ import pytest
 import tqdm.auto  # noqa: F401 - chosen here, outside any fake kernel: the text bar
 
 import parmap
-from parmap import _progress
-from parmap._progress import ECHO_ROOM, Progress, in_kernel, shows_by_default
+from parmap._run import progress as _progress
+from parmap._run.progress import ECHO_ROOM, Progress, in_kernel, shows_by_default
 
 
 class _Pipe:

@@ -9,7 +9,8 @@ import threading
 import numpy as np
 import pytest
 
-from parmap import _buffers, serializers
+from parmap import serializers
+from parmap._transport import buffers as _buffers
 
 SHM = _buffers.shared_directory()
 needs_shm = pytest.mark.skipif(SHM is None, reason="no /dev/shm on this platform")

@@ -6,17 +6,18 @@ import json
 
 from tests import helpers
 
-#: What ``import parmap._worker`` may load of parmap: the worker loop, what crosses
+#: What ``import parmap._transport.worker`` may load of parmap: the worker loop, what crosses
 #: the boundary (buffers, serializers, exceptions and their tracebacks, the message
 #: dataclasses) and the errors. Not the scheduler, the backends, the check or the cache.
 WORKER_SIDE = {
     "parmap",
     "parmap._version",
-    "parmap._worker",
-    "parmap._buffers",
-    "parmap._remote",
-    "parmap._task",
-    "parmap._tracebacks",
+    "parmap._transport",
+    "parmap._transport.worker",
+    "parmap._transport.buffers",
+    "parmap._transport.remote",
+    "parmap._transport.messages",
+    "parmap._transport.tracebacks",
     "parmap.errors",
     "parmap.serializers",
 }
@@ -33,17 +34,21 @@ def _loaded(statement: str) -> set[str]:
 
 
 def test_the_worker_module_imports_only_the_worker_side() -> None:
-    assert _loaded("import parmap._worker") == WORKER_SIDE
+    loaded = _loaded("import parmap._transport.worker")
+    assert loaded == WORKER_SIDE
+    # The rule behind the list: the transport, the serializers and the errors only.
+    allowed = {"parmap", "parmap._version", "parmap.errors", "parmap.serializers"}
+    assert all(m in allowed or m.startswith("parmap._transport") for m in loaded)
 
 
 def test_importing_parmap_loads_nothing_until_used() -> None:
     assert _loaded("import parmap") == {"parmap", "parmap._version"}
-    assert "parmap._scheduler" in _loaded("import parmap; parmap.parallel_map")
+    assert "parmap._run.scheduler" in _loaded("import parmap; parmap.parallel_map")
 
 
 def test_heavy_libraries_stay_out_of_a_worker() -> None:
     code = (
-        "import json, sys, parmap._worker\n"
+        "import json, sys, parmap._transport.worker\n"
         "print(json.dumps([m for m in ('dill', 'cloudpickle', 'distributed', 'tqdm', 'sqlite3')"
         " if m in sys.modules]))"
     )
