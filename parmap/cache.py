@@ -6,7 +6,7 @@ which fingerprints the function (:mod:`parmap._cache.fingerprint`); the returned
 turns each item's argument tuple into a key and looks up and stores results.
 
 **Keys.** ``sha256(FORMAT_VERSION, fingerprint(func), canonical(const), version, canonical(args))``
-where ``canonical`` is :func:`parmap._cache.canonical.encode`. The item's index is not part of
+where ``canonical`` is :func:`parmap._cache.fingerprint.encode`. The item's index is not part of
 the key, so appending items to the input computes only the new ones, and keys are the same under any
 ``PYTHONHASHSEED``, start method, worker count or chunk size. Entries are content-addressed:
 reverting an edit to the function finds the old entries again.
@@ -65,10 +65,10 @@ from parmap._cache.admin import (
     verify,
 )
 from parmap._cache.bound import BoundCache
-from parmap._cache.canonical import encode, global_name
+from parmap._cache.canonical import global_name
 from parmap._cache.db import Mode
 from parmap._cache.files import CacheRefusedError
-from parmap._cache.fingerprint import fingerprint
+from parmap._cache.fingerprint import encode, fingerprint
 from parmap._cache.record import (
     FORMAT_VERSION,
     Signer,
@@ -193,7 +193,17 @@ class Cache:
             return BoundCache(self, hashlib.sha256(), name=name, disabled=True)
         return BoundCache(self, hashlib.sha256(b"".join(material)), name=name)
 
-    def _session(self) -> tuple[Store, Signer]:
+    @property
+    def codec(self) -> str:
+        """How records are compressed (``"zlib"``, ``"zstd"`` or none)."""
+        return self._codec
+
+    @property
+    def max_bytes(self) -> int | None:
+        """The size past which stores prune the oldest entries, if set."""
+        return self._max_bytes
+
+    def session(self) -> tuple[Store, Signer]:
         """Open the store and load the secret (raises OSError / sqlite3.Error / ValueError)."""
         store = self._open()
         with self._lock:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import pathlib
 import pickle
 import sqlite3
 import time
 import warnings
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from parmap._cache import db as _cache_db
-from parmap._cache.canonical import encode
 from parmap._cache.db import (
     SQLITE_BUSY,
     SQLITE_FULL,
@@ -22,15 +22,36 @@ from parmap._cache.db import (
     error_code,
 )
 from parmap._cache.files import CacheRefusedError
+from parmap._cache.fingerprint import encode
 from parmap._cache.record import PROTOCOL, Signer, dump_result, make_record
 from parmap._cache.store import TOUCH_GRANULARITY, Store
 from parmap._version import __version__
 from parmap.errors import CacheWarning, caller_stacklevel
 
-if TYPE_CHECKING:
-    from parmap.cache import Cache
+__all__ = ["BoundCache", "CacheOwner"]
 
-__all__ = ["BoundCache"]
+
+class CacheOwner(Protocol):
+    """What a :class:`BoundCache` needs of the :class:`~parmap.cache.Cache` that made it."""
+
+    @property
+    def directory(self) -> pathlib.Path:
+        """The cache directory."""
+
+    @property
+    def codec(self) -> str:
+        """How records are compressed."""
+
+    @property
+    def max_bytes(self) -> int | None:
+        """The size past which stores prune old entries, if any."""
+
+    def session(self) -> tuple[Store, Signer]:
+        """The open store and the signer of this process."""
+
+    def close(self) -> None:
+        """Release the store."""
+
 
 _SHOWN_BAD = 10  # bad entries listed by name in one warning
 _UNCACHEABLE = b"uncacheable:"  # prefix of one-off keys; real keys are 32-byte digests
@@ -66,7 +87,9 @@ class BoundCache:
     calls it (the engine does all cache work in the parent process).
     """
 
-    def __init__(self, cache: Cache, prefix: Any, /, *, name: str, disabled: bool = False) -> None:
+    def __init__(
+        self, cache: CacheOwner, prefix: Any, /, *, name: str, disabled: bool = False
+    ) -> None:
         self._cache = cache
         self._prefix = prefix
         self._scope = prefix.copy().digest()
@@ -105,7 +128,7 @@ class BoundCache:
         if self._disabled:
             return None
         try:
-            return self._cache._session()
+            return self._cache.session()
         except (OSError, sqlite3.Error, ValueError) as exc:
             self._disabled = True
             if isinstance(exc, CacheRefusedError):
@@ -185,7 +208,7 @@ class BoundCache:
             except pickle.PicklingError as exc:
                 _warn(f"a result of {self._name} was not cached (entry {key.hex()[:16]}): {exc}")
                 continue
-            record = make_record(signer, key, pickled, codec=self._cache._codec)
+            record = make_record(signer, key, pickled, codec=self._cache.codec)
             rows.append((key, self._scope, record))
         now = time.time()
         try:
@@ -195,7 +218,7 @@ class BoundCache:
                 function = (self._scope, self._name, library)
             store.put(rows, now=now, function=function)
             self._registered = True
-            limit = self._cache._max_bytes
+            limit = self._cache.max_bytes
             total = store.totals()[1] if limit is not None else 0
             if limit is not None and total > limit:
                 store.delete_rows(store.oldest(total - limit * 9 // 10))

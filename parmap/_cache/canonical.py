@@ -42,8 +42,11 @@ _CALLABLE_TYPES = (types.FunctionType, types.BuiltinFunctionType, type, types.Me
 _pack_double = struct.Struct(">d").pack
 
 
-def encode(obj: object, /) -> bytes:
-    """Return the canonical encoding of ``obj``.
+def encode(obj: object, /, *, on_function: Callable[[Any], bytes]) -> bytes:
+    """Return the canonical encoding of ``obj``, using ``on_function`` for functions and classes.
+
+    (:func:`parmap._cache.fingerprint.encode` passes the one cache keys use:
+    classes by name, functions by their code.)
 
     Raises:
         TypeError: ``obj`` holds something that has no stable encoding.
@@ -53,7 +56,7 @@ def encode(obj: object, /) -> bytes:
         if flat is not None:
             return flat
     out: list[bytes] = []
-    _Encoder(out).put(obj)
+    _Encoder(out, on_function=on_function).put(obj)
     return b"".join(out)
 
 
@@ -96,15 +99,6 @@ def global_name(obj: Any, /) -> str:
     return f"{module}:{qualname}"
 
 
-def _default_function(obj: Any) -> bytes:
-    """Encode a function or class met inside an item: classes by name, functions by code."""
-    if isinstance(obj, type) or not isinstance(obj, types.FunctionType | types.MethodType):
-        return global_name(obj).encode()
-    from parmap._cache.fingerprint import fingerprint
-
-    return fingerprint(obj)
-
-
 def _length(n: int) -> bytes:
     return str(n).encode("ascii") + b":"
 
@@ -114,9 +108,7 @@ class _Encoder:
 
     __slots__ = ("_active", "_on_function", "_out")
 
-    def __init__(
-        self, out: list[bytes], *, on_function: Callable[[Any], bytes] = _default_function
-    ) -> None:
+    def __init__(self, out: list[bytes], *, on_function: Callable[[Any], bytes]) -> None:
         self._out = out
         self._active: dict[int, int] = {}
         self._on_function = on_function

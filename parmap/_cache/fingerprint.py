@@ -40,9 +40,10 @@ import sys
 import types
 from typing import Any
 
+from parmap._cache import canonical
 from parmap._cache.canonical import encode_into, global_name
 
-__all__ = ["fingerprint"]
+__all__ = ["encode", "fingerprint"]
 
 # Bookkeeping that Python fills in lazily (copyreg's __slotnames__ on first pickling, the ABC
 # cache) would make a class's fingerprint change after its first use: leave it out.
@@ -71,6 +72,22 @@ def fingerprint(func: Any, /) -> bytes:
     out: list[bytes] = [b"parmap-fingerprint-1\0", sys.implementation.cache_tag.encode(), b"\0"]
     _Fingerprinter(out).callable(func)
     return hashlib.sha256(b"".join(out)).digest()
+
+
+def _function_in_an_item(obj: Any) -> bytes:
+    """Encode a function or class met inside an item: classes by name, functions by code."""
+    if isinstance(obj, type) or not isinstance(obj, types.FunctionType | types.MethodType):
+        return global_name(obj).encode()
+    return fingerprint(obj)
+
+
+def encode(obj: object, /) -> bytes:
+    """The canonical encoding of an item or constant for a cache key (functions by their code).
+
+    Raises:
+        TypeError: ``obj`` holds something that has no stable encoding.
+    """
+    return canonical.encode(obj, on_function=_function_in_an_item)
 
 
 def _module_version(module_name: str | None) -> str:

@@ -11,7 +11,8 @@ import os
 import queue
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import distributed
 
@@ -20,9 +21,6 @@ from parmap._transport import shipping as _shipping
 from parmap._transport.messages import Event, Fatal, Job, Results, Task, WorkerLost
 from parmap.backends._base import Session
 from parmap.backends._dask_worker import FunctionStore, run_task
-
-if TYPE_CHECKING:
-    from parmap.backends.dask import DaskBackend
 
 _LOST_DETAIL = (
     "the Dask worker process ended or lost contact with the scheduler (a crash, os._exit, "
@@ -42,10 +40,20 @@ _CANNOT_LOAD_FUNCTION = (
 
 
 class DaskSession(Session):
-    """One run on a :class:`DaskBackend`: a future per task."""
+    """One run on a Dask cluster: a future per task.
 
-    def __init__(self, backend: DaskBackend, job: Job) -> None:
-        self._backend = backend
+    Args:
+        client: returns the backend's ``distributed.Client`` (made on first use).
+        workers: the backend's number of workers.
+        startup_cost: seconds before a first result (a cluster yet to start).
+        job: the run's function and set-up.
+    """
+
+    def __init__(
+        self, client: Callable[[], Any], workers: int, startup_cost: float, job: Job
+    ) -> None:
+        self._client = client
+        self._workers = workers
         self._job = job
         _, self._payload = _shipping.pack_function(job, portable=True)
         self._plugin = f"parmap-{uuid.uuid4().hex[:16]}"
@@ -57,9 +65,9 @@ class DaskSession(Session):
         self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
         # Tasks that may have killed a worker, by task id: run alone, one at a time.
         self._suspects: dict[int, Task] = {}
-        self.slots = 2 * backend.workers
+        self.slots = 2 * workers
         self.inline_ok = job.initializer is None and job.timeout is None
-        self.startup_cost = backend.startup_cost()
+        self.startup_cost = startup_cost
 
     def submit(self, task: Task, /) -> None:
         chunk = _shipping.pack_chunk(task, serializer=self._job.serializer, portable=True)
@@ -68,7 +76,7 @@ class DaskSession(Session):
     def _submit(self, task: Task, chunk: bytes | None = None) -> None:
         if chunk is None:
             chunk = _shipping.pack_chunk(task, serializer=self._job.serializer, portable=True)
-        client = self._backend.client()
+        client = self._client()
         if not self._registered:
             client.register_plugin(FunctionStore(self._plugin, self._payload, os.getpid()))
             self._registered = True
@@ -213,7 +221,7 @@ class DaskSession(Session):
         now = time.monotonic()
         # Dask starts tasks roughly in submission order: the oldest ones that
         # fit the cluster's threads are taken to be running.
-        for future in list(self._futures)[: self._backend.workers]:
+        for future in list(self._futures)[: self._workers]:
             self._started.setdefault(future, now)
         events: list[Event] = []
         for future, since in list(self._started.items()):
@@ -229,14 +237,14 @@ class DaskSession(Session):
         futures, self._futures = list(self._futures), {}
         self._started.clear()
         if futures:
-            self._backend.client().cancel(futures)
+            self._client().cancel(futures)
         self.close()
 
     def close(self) -> None:
         if self._registered:
             self._registered = False
             with contextlib.suppress(Exception):  # the cluster may be gone already
-                self._backend.client().unregister_worker_plugin(self._plugin)
+                self._client().unregister_worker_plugin(self._plugin)
 
 
 def _killed(exc: BaseException | None) -> bool:

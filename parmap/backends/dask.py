@@ -102,7 +102,7 @@ class DaskBackend(Backend):
         return _LOCAL_STARTUP if self._client is None else 0.005
 
     def open(self, job: Job, /) -> Session:
-        return DaskSession(self, job)
+        return DaskSession(self.client, self.workers, self.startup_cost(), job)
 
     def close(self) -> None:
         client, cluster = self._client, self._cluster

@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from parmap._cache.canonical import _Encoder, encode
+from parmap._cache.canonical import _Encoder
+from parmap._cache.fingerprint import _function_in_an_item, encode
 
 
 class Color(enum.Enum):
@@ -26,7 +27,7 @@ class Box:
 
 def _general(obj: object) -> bytes:
     out: list[bytes] = []
-    _Encoder(out).put(obj)
+    _Encoder(out, on_function=_function_in_an_item).put(obj)
     return b"".join(out)
 
 
