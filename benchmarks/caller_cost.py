@@ -2,11 +2,12 @@
 
 Run: ``python -m benchmarks.caller_cost [--items N] [--chunksizes 1,4,10,40,100,1000]
 [--start-method fork] [--repeat 3] [--result-bytes 1000,100000,1000000]
-[--workers-sweep 2,8,32,64]``.
+[--array-bytes 1048576] [--workers-sweep 2,8,32,64]``.
 
 A no-op function over small integers leaves nothing but parmap's own work: in the caller,
 reading and pickling items, sending tasks, receiving and unpickling results, scheduling.
-Results of ``--result-bytes`` show what larger results add.
+Results of ``--result-bytes`` (bytes, sent in the pickle stream) and ``--array-bytes``
+(float64 arrays, sent out of band from 1 MiB on) show what larger results add.
 The workers are started and warmed by a first small run of one held ``ProcessBackend``, so
 that their start (paid once per pool) stays out of the figures. The caller's CPU time
 (``time.process_time()``, all its threads; ``time.thread_time()`` for the calling thread)
@@ -38,6 +39,13 @@ def nothing(x: Any) -> Any:
 def blob(size: int, x: int) -> bytes:
     """Return ``size`` bytes: a result whose transport and unpickling the caller pays."""
     return x.to_bytes(8, "little") * (size // 8)
+
+
+def array(size: int, x: int) -> Any:
+    """Return a float64 array of ``size`` bytes (large ones travel out of band)."""
+    import numpy as np
+
+    return np.full(size // 8, x, dtype=np.float64)
 
 
 def measure(backend: Any, items: int, chunksize: int, func: Any = nothing) -> dict[str, float]:
@@ -118,6 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         help="result sizes to measure at parmap's chunk sizes ('' to skip)",
     )
     parser.add_argument(
+        "--array-bytes",
+        default="1048576",
+        metavar="N,N",
+        help="float64 array results to measure likewise ('' to skip)",
+    )
+    parser.add_argument(
         "--workers-sweep",
         default="2,8,32,64",
         metavar="N,N",
@@ -162,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         size = picked_chunksize(seconds)
         cost = per_item[size]
         print(f"| {seconds * 1000:g} ms | {size} | {cost * 1e6:.1f} µs | {seconds / cost:,.0f} |")
-    if args.result_bytes:
+    if args.result_bytes or args.array_bytes:
         payloads(args, backend, sorted({picked_chunksize(t) for t in ITEM_SECONDS}))
     backend.close()
     if args.workers_sweep:
@@ -178,20 +192,21 @@ def payloads(args: argparse.Namespace, backend: Any, sizes: list[int]) -> None:
     """
     import functools
 
-    counts = [int(n) for n in args.result_bytes.split(",")]
+    kinds = [(blob, "bytes", int(n)) for n in args.result_bytes.split(",") if n]
+    kinds += [(array, "float64 array", int(n)) for n in args.array_bytes.split(",") if n]
     head = " | ".join(f"caller CPU per item, chunksize {size}" for size in sizes)
     print()
     print(f"| result | items | {head} |")
-    print("| ---: | ---: | " + " | ".join("---:" for _ in sizes) + " |")
-    for nbytes in counts:
+    print("| --- | ---: | " + " | ".join("---:" for _ in sizes) + " |")
+    for make, kind, nbytes in kinds:
         items = max(1000, min(args.items, 400_000_000 // nbytes))
-        func = functools.partial(blob, nbytes)
+        func = functools.partial(make, nbytes)
         cells = []
         for size in sizes:
             runs = [measure(backend, items, size, func) for _ in range(args.repeat)]
             cost = statistics.median(r["cpu"] for r in runs) / items
-            cells.append(f"{cost * 1e6:.1f} µs")
-        print(f"| {nbytes:,} bytes | {items:,} | " + " | ".join(cells) + " |")
+            cells.append(f"{cost * 1e6:,.1f} µs")
+        print(f"| {kind}, {nbytes:,} bytes | {items:,} | " + " | ".join(cells) + " |")
 
 
 def sweep(args: argparse.Namespace, sizes: list[int]) -> None:
