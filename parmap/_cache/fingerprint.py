@@ -42,28 +42,14 @@ from typing import Any
 
 from parmap._cache import canonical
 from parmap._cache.canonical import encode_into, global_name
+from parmap._names import CLASS_BOOKKEEPING, code_names
 
 __all__ = ["encode", "fingerprint"]
 
-# Bookkeeping that Python fills in lazily (copyreg's __slotnames__ on first pickling, the ABC
-# cache) would make a class's fingerprint change after its first use: leave it out.
-_SKIPPED_CLASS_ATTRS = frozenset(
-    {
-        "__dict__",
-        "__weakref__",
-        "__module__",
-        "__doc__",
-        "__qualname__",
-        "__annotations__",
-        "__slotnames__",
-        "_abc_impl",
-        # Python 3.13 records where a class starts and which attributes its
-        # methods assign: the first moves with unrelated edits above the
-        # class, the second follows from the methods' code, fingerprinted already.
-        "__firstlineno__",
-        "__static_attributes__",
-    }
-)
+# Besides what every class carries, bookkeeping that Python fills in lazily (copyreg's
+# __slotnames__ on first pickling, the ABC cache) would make a class's fingerprint change
+# after its first use: leave it out.
+_SKIPPED_CLASS_ATTRS = CLASS_BOOKKEEPING | {"__slotnames__", "_abc_impl"}
 _LIBRARY_DIRS = ("site-packages", "dist-packages")
 
 
@@ -114,14 +100,6 @@ def _is_user_module(name: str | None) -> bool:
         return False
     path = getattr(sys.modules.get(name), "__file__", None) or ""
     return not any(part in path for part in _LIBRARY_DIRS)
-
-
-def _all_names(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _all_names(const)
-    return names
 
 
 class _Fingerprinter:
@@ -245,7 +223,7 @@ class _Fingerprinter:
             else:
                 self._state(contents)
         namespace = func.__globals__
-        for name in sorted(_all_names(func.__code__)):
+        for name in sorted(set(code_names(func.__code__))):
             if name in namespace:
                 self._text(b"g", name)
                 self._global(namespace[name], func.__module__)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import types
 
-from parmap._check.hints import Known, step_name, type_name
+from parmap._check.hints import Known, step_name
 from parmap._check.kinds import is_a
+from parmap._names import type_name
 
 __all__ = ["describe_callable", "describe_unimportable"]
 

@@ -18,7 +18,7 @@ from typing import Final
 from parmap._check.harm import UNSAFE_TO_LOAD, find_harm
 from parmap._check.hints import describe
 from parmap._check.imports import ModuleScan
-from parmap._check.kinds import is_a
+from parmap._check.kinds import ATOMS, is_a
 from parmap._check.report import CheckReport
 from parmap._check.text import error_message, problem_of
 from parmap._check.walk import Culprit, Failure, find_culprits
@@ -34,7 +34,7 @@ _FUNCTIONS: Final = (
     types.BuiltinFunctionType,
     functools.partial,
 )
-_ATOMS: Final = frozenset({bytes, bytearray, str, int, float, complex, bool, type(None)})
+_ATOMS: Final = frozenset(ATOMS)
 ROLES: Final = ("function", "initializer", "item", "result")
 
 

@@ -20,23 +20,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from parmap._check.kinds import copied_by_value, is_a
+from parmap._names import CLASS_BOOKKEEPING, code_names
 
-__all__ = ["Group", "groups", "short_repr"]
+__all__ = ["Group", "groups", "key_repr"]
 
 _PROTOCOL: Final = 5
-_CLASS_SKIP: Final = frozenset(
-    {
-        "__dict__",
-        "__weakref__",
-        "__module__",
-        "__doc__",
-        "__qualname__",
-        "__slots__",
-        "__annotations__",
-        "__firstlineno__",
-        "__static_attributes__",
-    }
-)
+# What every class carries, and its slot names (the slots' values are walked as attributes).
+_CLASS_SKIP: Final = CLASS_BOOKKEEPING | {"__slots__"}
 _SCALARS: Final = (str, bytes, int, float, bool, type(None))
 
 
@@ -53,7 +43,7 @@ class Group:
     label: Callable[[int], tuple[str, ...]]
 
 
-def short_repr(value: object, /, *, limit: int = 40) -> str:
+def key_repr(value: object, /, *, limit: int = 40) -> str:
     """Show a key without running user code: builtin scalars by repr, anything else by type."""
     if type(value) in _SCALARS or (
         type(value) is tuple and all(type(part) in _SCALARS for part in value)
@@ -71,13 +61,6 @@ def _named(prefix: str, names: Sequence[str]) -> Callable[[int], tuple[str, ...]
     return lambda index: (f"{prefix}{names[index]}",)
 
 
-def _code_names(code: types.CodeType) -> Iterator[str]:
-    yield from code.co_names
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            yield from _code_names(const)
-
-
 def _function_groups(func: types.FunctionType) -> Iterator[Group]:
     code = func.__code__
     cells = [
@@ -91,7 +74,7 @@ def _function_groups(func: types.FunctionType) -> Iterator[Group]:
         )
     module_globals = func.__globals__
     seen: dict[str, object] = {}
-    for name in _code_names(code):
+    for name in code_names(code):
         if name in module_globals and name not in seen:
             seen[name] = module_globals[name]
     if seen:
@@ -138,8 +121,8 @@ def _sequence_groups(values: list[object] | tuple[object, ...]) -> Iterator[Grou
 
 def _mapping_groups(mapping: dict[Any, Any]) -> Iterator[Group]:
     keys = list(dict.keys(mapping))
-    yield Group(list(dict.values(mapping)), lambda index: (f"[{short_repr(keys[index])}]",))
-    yield Group(keys, lambda index: (f"key {short_repr(keys[index])}",))
+    yield Group(list(dict.values(mapping)), lambda index: (f"[{key_repr(keys[index])}]",))
+    yield Group(keys, lambda index: (f"key {key_repr(keys[index])}",))
 
 
 def _numpy_group(array: Any) -> Group | None:
@@ -252,7 +235,7 @@ def groups(obj: object, /, *, by_value: bool) -> Iterator[Group]:
         return
     if is_a(obj, (set, frozenset)):
         members = list(set.__iter__(obj) if isinstance(obj, set) else frozenset.__iter__(obj))
-        yield Group(members, lambda index: (f"element {short_repr(members[index])}",))
+        yield Group(members, lambda index: (f"element {key_repr(members[index])}",))
         return
     if is_a(obj, functools.partial):
         yield Group([obj.func], lambda _: (".func",))

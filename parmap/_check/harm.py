@@ -19,11 +19,10 @@ from collections import deque
 from typing import Final
 
 from parmap._check.edges import groups
-from parmap._check.kinds import is_a
+from parmap._check.kinds import ATOMS, is_a
 
 __all__ = ["UNSAFE_TO_LOAD", "find_harm"]
 
-_ATOMS: Final = (str, bytes, bytearray, int, float, complex, bool, type(None))
 _NODE_BUDGET: Final = 200_000
 _MAX_NOTES: Final = 5
 _STREAMS: Final = frozenset({"<stdin>", "<stdout>", "<stderr>"})
@@ -129,7 +128,7 @@ def find_harm(
         try:
             for group in groups(node, by_value=by_value):
                 for index, child in enumerate(group.items):
-                    if is_a(child, _ATOMS) or id(child) in seen:
+                    if is_a(child, ATOMS) or id(child) in seen:
                         continue
                     seen[id(child)] = child
                     queue.append((child, " -> ".join((path, *group.label(index)))))

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from parmap._check.kinds import is_a
+from parmap._names import type_name
 
-__all__ = ["Known", "culprit_type_name", "describe", "step_name", "type_name"]
+__all__ = ["Known", "culprit_type_name", "describe", "step_name"]
 
 _THREADS: Final = 'use backend="threads": nothing is pickled, every thread sees the same object'
 _INIT: Final = (
@@ -252,16 +253,6 @@ _DB_MODULES: Final = frozenset(
     {"psycopg", "psycopg2", "pymysql", "MySQLdb", "pymongo", "redis", "sqlalchemy", "duckdb"}
 )
 _DB_WORDS: Final = ("Connection", "Cursor", "Engine", "Session", "Client", "Pool")
-
-
-def type_name(obj: object, /) -> str:
-    """Name an object's type as a person would: ``sqlite3.Connection``, ``list``."""
-    cls = type(obj)
-    module = getattr(cls, "__module__", "") or ""
-    qualname = getattr(cls, "__qualname__", cls.__name__)
-    if module in ("builtins", "__builtin__"):
-        return str(qualname)
-    return f"{module}.{qualname}"
 
 
 def culprit_type_name(obj: object, /) -> str:

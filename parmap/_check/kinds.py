@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import sys
-from typing import TypeGuard, TypeVar, overload
+from typing import Final, TypeGuard, TypeVar, overload
 
-__all__ = ["copied_by_value", "is_a"]
+__all__ = ["ATOMS", "copied_by_value", "is_a"]
+
+#: Types whose instances always pickle and hold nothing else.
+ATOMS: Final = (str, bytes, bytearray, int, float, complex, bool, type(None))
 
 _T = TypeVar("_T")
 _U = TypeVar("_U")

@@ -8,17 +8,17 @@ is called "verified" only when parmap tried it and the object round-tripped.
 from __future__ import annotations
 
 import functools
-import re
 import sys
 import types
 from collections.abc import Sequence
 
 from parmap._check.byname import describe_callable, describe_unimportable
-from parmap._check.hints import Known, culprit_type_name, describe, type_name
+from parmap._check.hints import Known, culprit_type_name, describe
 from parmap._check.imports import NotImportableError, why_not_importable
 from parmap._check.kinds import is_a
 from parmap._check.report import CheckReport, Problem
 from parmap._check.walk import Culprit
+from parmap._names import type_name
 
 __all__ = ["error_message", "problem_of"]
 
@@ -149,13 +149,8 @@ def _display_name(obj: object) -> str:
     return name.rpartition("<locals>.")[2] if isinstance(name, str) else type_name(obj)
 
 
-def _index_of(subject: str) -> str | None:
-    match = re.search(r"\[(\d+)\]", subject) or re.search(r"item (\d+)", subject)
-    return match.group(1) if match else None
-
-
 def _first_line(obj: object, report: CheckReport, *, role: str, index: int | None) -> str:
-    number = str(index) if index is not None else _index_of(report.subject)
+    number = str(index) if index is not None else None
     if role == "initializer" and report.subject not in ("initializer", "func"):
         what = f"cannot send {report.subject} of the initializer to the workers"
     elif role in ("function", "initializer"):

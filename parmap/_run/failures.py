@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from typing import Any
 
+from parmap._names import short_repr
 from parmap._transport import remote as _remote
 from parmap._transport.messages import Fatal, RemoteFailure, WorkerLost
 from parmap.backends._startup import died_starting
@@ -49,7 +50,7 @@ def start_failed(event: WorkerLost, /) -> BaseException:
 
 def lost(event: WorkerLost, index: int, item: Any, timeout: float | None, /) -> BaseException:
     """The error for the item a worker was running when it died or timed out."""
-    shown = _remote.short_repr(item)
+    shown = short_repr(item)
     if event.timed_out:
         return TimeoutError(
             f"item {index} ({shown}) ran longer than timeout={timeout} s; its worker was "

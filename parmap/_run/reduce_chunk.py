@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from parmap._transport.remote import NOTE_PREFIX, short_repr
+from parmap._names import short_repr
+from parmap._transport.remote import NOTE_PREFIX
 
 #: A chunk travels as ``(index of its first item, its items)``.
 Chunk = tuple[int, Sequence[Any]]

@@ -3,38 +3,14 @@
 from __future__ import annotations
 
 import os
-import reprlib
 import traceback
 from typing import Any
 
 from parmap import serializers
+from parmap._names import short_repr, type_name
 from parmap._transport.messages import RemoteFailure
 from parmap._transport.tracebacks import without_parmap
 from parmap.errors import RemoteError, RemoteTraceback
-
-_SHORT = reprlib.Repr()
-_SHORT.maxstring = 60
-_SHORT.maxother = 60
-_SHORT.maxlist = 4
-_SHORT.maxtuple = 4
-_SHORT.maxdict = 4
-
-
-def short_repr(obj: Any, /) -> str:
-    """A repr of at most a line, safe on objects whose ``__repr__`` raises."""
-    try:
-        text = _SHORT.repr(obj)
-    except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real error
-        text = f"<{type(obj).__qualname__} object>"
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def type_name(exc: BaseException, /) -> str:
-    """``module.QualName`` of an exception's type (builtins without the module)."""
-    cls = type(exc)
-    if cls.__module__ == "builtins":
-        return cls.__qualname__
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def pack(exc: BaseException, /, *, portable: bool = True) -> RemoteFailure:

@@ -196,6 +196,7 @@ def _explain_results(
                 value,
                 role="result",
                 subject=f"result of item {start + offset + position}",
+                index=start + offset + position,
                 serializer=serializer,
                 portable=portable,
             )

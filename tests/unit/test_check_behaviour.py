@@ -159,7 +159,9 @@ def test_error_for_a_closure_over_a_sqlite_connection(sqlite_closure: object) ->
 
 def test_error_for_an_item_names_its_index_and_the_path() -> None:
     item = (h.Holder(h.Session()),)
-    error = unpicklable_error(item, role="item", subject="args[7777]", serializer="pickle")
+    error = unpicklable_error(
+        item, role="item", subject="args[7777]", serializer="pickle", index=7777
+    )
     text = str(error)
     assert (
         text.splitlines()[0] == "cannot send item 7777 to the workers: it contains a _thread.lock"
@@ -176,7 +178,7 @@ def test_error_for_an_item_names_its_index_and_the_path() -> None:
 
 
 def test_error_for_a_generator_item() -> None:
-    error = unpicklable_error(h.numbers(3), role="item", subject="args[2]")
+    error = unpicklable_error(h.numbers(3), role="item", subject="args[2]", index=2)
     assert str(error).splitlines()[0] == "cannot send item 2 to the workers: it is a generator"
     assert "send a list instead" in str(error)
     assert "verified" not in str(error)

@@ -215,7 +215,7 @@ def test_the_error_for_a_run_time_module_says_so_first(made_module: types.Module
         "'parmap_test_made_module' exists only in this process"
     )
     error = unpicklable_error(
-        [made_module.Box(1)], role="item", subject="args[4]", serializer="pickle"
+        [made_module.Box(1)], role="item", subject="args[4]", serializer="pickle", index=4
     )
     assert str(error).splitlines()[0] == (
         "cannot send item 4 to the workers: it contains the class 'Box'"
