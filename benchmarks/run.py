@@ -8,6 +8,7 @@ Usage: ``python -m benchmarks [--quick] [--workloads a,b] [--contenders x,y]
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import shutil
@@ -300,8 +301,10 @@ def _names(known: dict[str, Any], families: bool = False) -> Any:
         names = [n.strip() for n in text.split(",") if n.strip()]
         unknown = [n for n in names if n not in choices]
         if unknown:
+            close = difflib.get_close_matches(unknown[0], sorted(choices), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise argparse.ArgumentTypeError(
-                f"unknown name {unknown[0]!r}; choose from {', '.join(sorted(choices))}"
+                f"unknown name {unknown[0]!r}{hint}; choose from {', '.join(sorted(choices))}"
             )
         return names
 
