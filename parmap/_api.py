@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any, TypeVar, Unpack
 
-from parmap._options import MapOptions, Options, parse_options
+from parmap._options import MapOptions, Options, options_help, parse_options
 from parmap._run.arguments import check_callable, iterators, length_of
 from parmap._run.progress import Progress
 from parmap._run.scheduler import Scheduler
@@ -72,7 +72,7 @@ def imap(
         func: the function; lambdas, closures and ``__main__`` functions work.
         iterable: the items.
         *iterables: more iterables, zipped with the first.
-        **options: see :class:`parmap.MapOptions` (``workers``, ``backend``, ``cache`` …).
+        **options: the options below (``workers``, ``backend``, ``cache`` …).
 
     Returns:
         An iterator of results, in input order unless ``ordered=False``.
@@ -96,7 +96,7 @@ def parallel_map(
         func: the function; lambdas, closures and ``__main__`` functions work.
         iterable: the items.
         *iterables: more iterables, zipped with the first.
-        **options: see :class:`parmap.MapOptions` (``workers``, ``backend``, ``cache`` …).
+        **options: the options below (``workers``, ``backend``, ``cache`` …).
 
     Raises:
         UnpicklableError: the function or an item cannot be sent to the workers.
@@ -173,3 +173,9 @@ def _run(
     finally:
         if owned:
             backend.close()
+
+
+for _public in (imap, parallel_map):
+    # One declaration of the options (parmap._options.OPTION_DOCS) for help() and the README.
+    _public.__doc__ = f"{_public.__doc__}\n{options_help()}\n"
+    _public.__module__ = "parmap"  # where users find it (and pickles name it)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Final, TypedDict
@@ -63,6 +64,77 @@ class Options:
 
 
 _NAMES: Final = tuple(f.name for f in fields(Options))
+
+#: Every option and what it means, in the order shown: the docstrings of parallel_map,
+#: imap and map_reduce, MapOptions and the README's table of options all say this.
+OPTION_DOCS: Final[tuple[tuple[tuple[str, ...], str], ...]] = (
+    (("workers",), "number of workers; default: the CPUs this process may use"),
+    (
+        ("backend",),
+        '`"processes"` (default), `"threads"`, `"serial"`, `"dask"`, or a backend object '
+        "you own and reuse (`parmap.ProcessBackend(4)` as a context manager keeps its "
+        "workers warm), or a `distributed.Client`",
+    ),
+    (
+        ("serializer",),
+        '`"auto"` (default: plain pickle where it works, else cloudpickle, else dill), or '
+        '`"pickle"`, `"cloudpickle"`, `"dill"`',
+    ),
+    (("chunksize",), "items per task; default: adaptive (see *How it works*)"),
+    (("ordered",), "`True` (default): results in input order; `False`: as they finish"),
+    (
+        ("progress",),
+        "`True`/`False`; default: a bar once the run lasts over a second, on stderr when "
+        "it is a terminal, and in a Jupyter notebook (tqdm's widget when ipywidgets is "
+        "installed)",
+    ),
+    (("cache",), "a directory or a `parmap.Cache`: results are stored there and reused"),
+    (("check",), "`True` (default): explain unpicklable functions and items in detail"),
+    (
+        ("on_error",),
+        '`"raise"` (default), `"collect"` (a `parmap.Failure` in place of the result; not '
+        'with `map_reduce`, where a failure cannot be reduced), `"skip"`',
+    ),
+    (
+        ("retries", "retry_on"),
+        "run a failing item again up to `retries` times, for these exception types (default: any)",
+    ),
+    (
+        ("timeout",),
+        "seconds one item may run; a late item fails with `TimeoutError` and its worker "
+        "is replaced",
+    ),
+    (
+        ("initializer", "initargs"),
+        "called once in each worker before its first item (open a connection once per worker)",
+    ),
+    (("start_method",), '`"fork"`, `"forkserver"` or `"spawn"`; default: the platform\'s'),
+    (
+        ("inline",),
+        '`None` (default): with `on_error="raise"`, a job cheaper than starting workers '
+        "runs in the caller; `False`: never (every item runs in a worker, isolated from "
+        "the caller); `True`: whatever `on_error` says",
+    ),
+    (("address",), 'with `backend="dask"`: the scheduler\'s address; default: a local cluster'),
+    (
+        ("reuse",),
+        "`None` (default): runs on the processes backend without an `initializer` share "
+        "warm workers across calls (see *Warm workers*); `False`: this run starts and "
+        "stops its own. `PARMAP_REUSE_WORKERS=0` makes `False` the default",
+    ),
+)
+
+
+def options_help() -> str:
+    """The options section of the public functions' docstrings, from :data:`OPTION_DOCS`."""
+    out = ["Options (keyword-only; the same in parallel_map, imap and map_reduce):", ""]
+    for names, meaning in OPTION_DOCS:
+        text = f"{', '.join(names)}: {meaning}"
+        out.append(textwrap.fill(text, 92, initial_indent="    ", subsequent_indent="        "))
+    return "\n".join(out)
+
+
+MapOptions.__doc__ = f"{MapOptions.__doc__}\n\n{options_help()}\n"
 
 
 def did_you_mean(word: str, choices: tuple[str, ...] | list[str], /) -> str:
@@ -168,3 +240,6 @@ def parse_options(where: str, options: dict[str, Any], /) -> Options:
     object.__setattr__(opts, "retry_on", retry_on)
     object.__setattr__(opts, "initargs", tuple(opts.initargs))
     return opts
+
+
+MapOptions.__module__ = "parmap"  # where users find it

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 from parmap._version import __version__
 
+__all__ = ["main"]
+
 
 def _demo(args: argparse.Namespace) -> int:
     from parmap._cli.demo import main

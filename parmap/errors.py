@@ -28,6 +28,19 @@ import pickle
 import sys
 from typing import TYPE_CHECKING, Any
 
+__all__ = [
+    "CacheWarning",
+    "ParmapError",
+    "ParmapWarning",
+    "PicklingWarning",
+    "RemoteError",
+    "RemoteTraceback",
+    "UnpicklableError",
+    "WorkerDiedError",
+    "WorkerStartError",
+    "caller_stacklevel",
+]
+
 if TYPE_CHECKING:
     from parmap._check.report import CheckReport
 

@@ -270,3 +270,6 @@ def warn_if_harmful(obj: object, /, *, subject: str, serializer: str, stacklevel
             "\n".join(f"- {note}" for note in notes)
         )
         warnings.warn(PicklingWarning(message), stacklevel=stacklevel + 1)
+
+
+check.__module__ = "parmap"  # where users find it

@@ -150,3 +150,6 @@ class CheckReport:
         blocks.extend(problem.render() for problem in self.problems)
         blocks.extend(f"note: {note}" for note in self.notes)
         return "\n\n".join(blocks)
+
+
+CheckReport.__module__ = Problem.__module__ = "parmap"  # where users find them

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final, TypeVar, Unpack
 
 from parmap._api import imap
-from parmap._options import MapOptions, parse_options
+from parmap._options import MapOptions, options_help, parse_options
 from parmap._run.arguments import iterate, length_of
 from parmap._run.reduce_chunk import Chunk, ChunkReducer, Partial, Skipped
 from parmap._transport.messages import Failure
@@ -269,3 +269,7 @@ def _warn_skipped(skipped: list[Skipped]) -> None:
         RuntimeWarning,
         stacklevel=3,
     )
+
+
+map_reduce.__doc__ = f"{map_reduce.__doc__}\n{options_help()}\n"
+map_reduce.__module__ = "parmap"

@@ -162,3 +162,5 @@ class Fatal:
 
 
 Event = Results | WorkerLost | Fatal
+
+Failure.__module__ = "parmap"  # where users find it

@@ -105,3 +105,6 @@ class Backend(abc.ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(workers={self.workers})"
+
+
+Backend.__module__ = Session.__module__ = "parmap.backends"  # where users find them

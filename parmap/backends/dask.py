@@ -48,6 +48,8 @@ from parmap._transport.messages import Job
 from parmap.backends._base import Backend, Session, usable_cpus
 from parmap.backends._dask_session import DaskSession
 
+__all__ = ["DaskBackend"]
+
 #: Seconds the caller expects a fresh LocalCluster to need before a first result.
 _LOCAL_STARTUP = 1.5
 

@@ -45,6 +45,8 @@ from parmap.backends._base import Backend, Session
 from parmap.backends._pool import Pool, Worker
 from parmap.errors import WorkerStartError
 
+__all__ = ["ProcessBackend", "ProcessSession", "default_start_method"]
+
 _SETUP_FAILED = "while setting up a worker (loading the function or running the initializer)"
 
 

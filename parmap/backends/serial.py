@@ -8,6 +8,8 @@ from parmap._transport import worker as _worker
 from parmap._transport.messages import Event, Job, Results, Task
 from parmap.backends._base import Backend, Session
 
+__all__ = ["SerialBackend", "SerialSession"]
+
 
 def _keep(exc: BaseException) -> BaseException:
     return exc

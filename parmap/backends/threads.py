@@ -11,6 +11,8 @@ from parmap._transport import worker as _worker
 from parmap._transport.messages import Event, Fatal, Job, Results, Task, WorkerLost
 from parmap.backends._base import Backend, Session
 
+__all__ = ["ThreadBackend", "ThreadSession"]
+
 
 class _Stopped(Exception):  # noqa: N818 - internal control flow
     """Raised inside a thread whose run was cancelled or timed out."""

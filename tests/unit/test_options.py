@@ -57,3 +57,82 @@ def test_chunk_sizer_aims_at_target_and_shrinks_at_the_end():
     assert 3990 <= sizer.next_size(None) <= 4000
     assert sizer.next_size(80) == 10  # the tail is split for balance
     assert ChunkSizer(2, fixed=7).next_size(3) == 7
+
+
+def _readme_options() -> list[tuple[tuple[str, ...], str]]:
+    import pathlib
+
+    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    table = readme.split("### Options", 1)[1].split("\n### ", 1)[0]
+    rows = []
+    for line in table.splitlines():
+        if line.startswith("| `"):
+            label, meaning = line[2:-2].split(" | ", 1)
+            rows.append((tuple(n.strip().strip("`") for n in label.split(",")), meaning))
+    return rows
+
+
+def test_the_readme_table_says_what_the_code_declares():
+    from parmap._options import OPTION_DOCS
+
+    assert _readme_options() == list(OPTION_DOCS)
+
+
+def test_every_option_is_declared_once_and_shown_by_help():
+    import dataclasses
+
+    from parmap._options import OPTION_DOCS, MapOptions, Options
+
+    declared = [name for names, _ in OPTION_DOCS for name in names]
+    fields = [f.name for f in dataclasses.fields(Options)]
+    assert sorted(declared) == sorted(fields) == sorted(MapOptions.__annotations__)
+    for public in (parmap.parallel_map, parmap.imap, parmap.map_reduce, MapOptions):
+        text = " ".join((public.__doc__ or "").split())
+        for names, meaning in OPTION_DOCS:
+            assert f"{', '.join(names)}: {meaning}" in text, (public, names)
+
+
+def test_backend_names_are_one_table():
+    from parmap import backends
+    from parmap._options import BACKENDS
+
+    assert tuple(backends.MAKERS) == BACKENDS
+    with pytest.raises(TypeError, match="'processes', 'threads', 'serial', 'dask'"):
+        parmap.parallel_map(helpers.square, [1], backend=object())
+
+
+PUBLIC_MODULES = [
+    "parmap",
+    "parmap.cache",
+    "parmap.errors",
+    "parmap.serializers",
+    "parmap.cli",
+    "parmap.backends",
+    "parmap.backends.processes",
+    "parmap.backends.threads",
+    "parmap.backends.serial",
+    "parmap.backends.dask",
+]
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def test_all_of_every_public_module_is_what_it_exports(name: str) -> None:
+    import importlib
+
+    if name == "parmap.backends.dask":
+        pytest.importorskip("distributed")
+    module = importlib.import_module(name)
+    exported = getattr(module, "__all__", None)
+    assert exported is not None, f"{name} has no __all__"
+    assert len(exported) == len(set(exported))
+    for attr in exported:
+        assert hasattr(module, attr), f"{name}.__all__ names {attr}, which it lacks"
+
+
+def test_public_objects_name_their_public_module():
+    for name in parmap.__all__:
+        if name == "__version__":
+            continue
+        obj = getattr(parmap, name)
+        module = getattr(obj, "__module__", "")
+        assert not any(part.startswith("_") for part in module.split(".")), (name, module)
