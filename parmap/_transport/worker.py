@@ -42,6 +42,10 @@ RESULTS_HEADER = struct.Struct("<q?dqq")  # task id, done, busy, offset, count
 TASK_ID = struct.Struct("<q")
 DIGEST_SIZE = 16
 
+#: A worker that receives nothing for this long exits: workers kept warm across
+#: runs (parmap.backends._shared) go away on their own once unused.
+IDLE_SECONDS = 300.0
+
 #: Seconds between a worker's checks that its caller still runs.
 WATCH_INTERVAL = 0.5
 
@@ -321,7 +325,10 @@ def main(conn: Any, state: Any, caller_pid: int, parent_pid: int | None = None) 
     functions: dict[bytes, tuple[Callable[..., Any], str, bool, bool]] = {}
     shared = _buffers.shared_directory()
     while True:
-        message = inbox.get()
+        try:
+            message = inbox.get(timeout=IDLE_SECONDS)
+        except queue.Empty:
+            return  # unused that long: a warm worker does not linger (the caller replaces it)
         if message is None:
             return
         kind = message[:1]

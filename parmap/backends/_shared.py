@@ -8,7 +8,8 @@ and worker count, which keeps its workers between runs.
 
 This registry is the one piece of state parmap keeps per process, by design:
 
-* a backend unused for :data:`IDLE_SECONDS` is closed (its workers stop);
+* a worker unused for :data:`IDLE_SECONDS` exits, and a backend unused that
+  long is closed at the next run;
 * every backend is closed at interpreter exit, and none is inherited by a
   forked child (it starts with an empty registry);
 * ``reuse=False`` or ``PARMAP_REUSE_WORKERS=0`` makes each run start and stop
@@ -30,10 +31,11 @@ import threading
 import time
 from typing import Final
 
+from parmap._transport import worker as _worker
 from parmap.backends.processes import ProcessBackend
 
-#: A shared backend unused this long is closed.
-IDLE_SECONDS: Final = 300.0
+#: A shared backend unused this long is closed (its workers exit by themselves then, too).
+IDLE_SECONDS: Final = _worker.IDLE_SECONDS
 #: Set to ``0`` to give each run workers of its own (the ``reuse`` option's default).
 REUSE_ENV: Final = "PARMAP_REUSE_WORKERS"
 
@@ -44,32 +46,27 @@ def reuse_by_default() -> bool:
 
 
 class SharedBackends:
-    """The warm backends of this process, by ``(start method, workers)``."""
+    """The warm backends of this process, by ``(start method, workers)``.
+
+    No thread of its own watches them (a thread in the caller would make each
+    later fork unsafe): a worker unused for :data:`IDLE_SECONDS` exits by
+    itself, and each :meth:`get` closes the backends unused that long.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._backends: dict[tuple[str, int], ProcessBackend] = {}
-        self._reaper: threading.Thread | None = None
 
     def get(self, workers: int, start_method: str) -> ProcessBackend:
         """The shared backend for ``workers`` workers started with ``start_method``."""
         key = (start_method, workers)
+        self.close_idle(IDLE_SECONDS)
         with self._lock:
             backend = self._backends.get(key)
             if backend is None or backend.closed:
                 backend = ProcessBackend(workers, start_method=start_method)
                 self._backends[key] = backend
-            if self._reaper is None:
-                self._reaper = threading.Thread(
-                    target=self._reap, name="parmap-idle-workers", daemon=True
-                )
-                self._reaper.start()
             return backend
-
-    def _reap(self) -> None:
-        while True:
-            time.sleep(min(IDLE_SECONDS / 4, 30.0))
-            self.close_idle(IDLE_SECONDS)
 
     def close_idle(self, seconds: float, /) -> None:
         """Close the backends that no run has used for ``seconds``."""
@@ -97,7 +94,6 @@ class SharedBackends:
         """Start empty in a forked child: the backends are the parent's, not to be touched."""
         self._lock = threading.Lock()
         self._backends = {}
-        self._reaper = None
 
 
 #: The process's warm backends (see the module docstring for why there is one).

@@ -58,7 +58,7 @@ def test_imap_memory_is_flat_over_ten_million_items() -> None:
 
 
 LARGE_ITEMS = """
-import resource, sys
+import sys
 import parmap
 kind = sys.argv[1]
 options = {"workers": 2, "start_method": "fork"}
@@ -69,7 +69,10 @@ elif kind != "inline":
 items = (bytes(100_000) for _ in range(5_000))  # 500 MB in all, 100 kB at a time
 total = sum(parmap.imap(len, items, **options))
 assert total == 500_000_000, total
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+# This process's own peak (ru_maxrss would include the parent's, from before the fork).
+with open("/proc/self/status") as status:
+    peak = next(line for line in status if line.startswith("VmHWM:"))
+print(int(peak.split()[1]) / 1024)
 """
 
 

@@ -179,3 +179,32 @@ def test_no_worker_outlives_the_interpreter(tmp_path, start_method: str) -> None
     while any(psutil.pid_exists(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(psutil.pid_exists(pid) for pid in pids)
+
+
+def test_the_caller_keeps_no_thread_of_its_own() -> None:
+    # A thread in the caller would make every later fork unsafe (Python 3.12 warns).
+    import threading
+
+    before = threading.active_count()
+    parmap.parallel_map(helpers.square, range(8), workers=2, start_method="fork", inline=False)
+    parmap.parallel_map(helpers.square, range(8), workers=2, start_method="fork", inline=False)
+    assert threading.active_count() == before
+
+
+def test_an_unused_worker_exits_by_itself_and_is_replaced() -> None:
+    import os
+    from unittest import mock
+
+    from parmap._transport import worker
+
+    options = {"workers": 2, "start_method": "fork", "inline": False}
+    with mock.patch.object(worker, "IDLE_SECONDS", 0.3):  # forked workers inherit it
+        first = _pids(parmap.parallel_map(helpers.nap_pid, range(6), **options))
+    deadline = time.monotonic() + 10
+    while any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in first):
+        assert time.monotonic() < deadline, "idle workers did not exit"
+        time.sleep(0.05)
+    again = parmap.parallel_map(helpers.nap_pid, range(6), **options)
+    assert [x for x, _ in again] == list(range(6))
+    assert _pids(again).isdisjoint(first)
+    assert os.getpid() not in _pids(again)
