@@ -154,7 +154,8 @@ def _about(data: dict[str, Any]) -> list[str]:
     libs = ", ".join(f"{name} {version}" for name, version in info["libraries"].items())
     return [
         f"{kind}: `{cfg['command']}`, {info['date']}, {cfg['seconds']:.0f} s.",
-        f"{cfg['repeat']} measurements per cell, {cfg['workers']} workers, start methods "
+        f"{cfg['repeat']} measurement{'s' if cfg['repeat'] != 1 else ''} per cell, "
+        f"{cfg['workers']} workers, start methods "
         f"{', '.join(_methods(data))}; each measurement in a fresh process, contenders "
         "interleaved round-robin. The time is the whole call as a user sees it (for the "
         "multi-call workloads, every call: a pool per call included): pool start-up and "
