@@ -63,6 +63,18 @@ _WAIT_SLICE = 0.005
 _PROBE_SECONDS = 0.002
 
 
+def _ran_here_note(count: int, /) -> str:
+    if count == 1:
+        return (
+            "parmap: item 0 ran in the caller before work went to the workers, so it was "
+            "never pickled; it may hold the same kind of object"
+        )
+    return (
+        f"parmap: items 0 to {count - 1} ran in the caller before work went to the workers, "
+        "so they were never pickled; they may hold the same kind of object"
+    )
+
+
 def _shallow_size(item: Any) -> int:
     if type(item) is tuple:  # the arguments of one call, several iterables zipped
         return sum(sys.getsizeof(arg) for arg in item)
@@ -123,6 +135,8 @@ class Scheduler:
         self._limit: int | None = None
         self._stored = 0  # results put in the cache by this run
         self._warm_up = warm_up
+        self._ran_here = 0  # items run in the caller (never pickled)
+        self._told_ran_here = False
 
     # -- the run -------------------------------------------------------------------
 
@@ -297,6 +311,7 @@ class Scheduler:
             self._fail(segment.start + done, segment.args[done], exc, pid=None)
             return True
         self._sizer.observe(clock() - started, len(results))
+        self._ran_here += len(results)
         self._finish(segment.start, results)
         # Running the rest here beats starting workers when it costs less than
         # their start-up plus what the other workers would have taken off us.
@@ -354,6 +369,9 @@ class Scheduler:
                 before = Segment(task.start, task.args[:cut])
                 self._input.send_back([part for part in (before, after) if part.args])
                 item = task.args[cut]
+                if self._ran_here and not self._told_ran_here:
+                    self._told_ran_here = True
+                    refused.error.add_note(_ran_here_note(self._ran_here))
                 self._fail(refused.index, item, refused.error, pid=None, annotate=False)
 
     def _handle(self, event: Event) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 
 import pytest
 
@@ -147,3 +148,51 @@ def test_results_only_dill_can_copy_warn_once_when_the_copy_misbehaves():
         )
     assert [lock.locked() for lock in got] == [True] * 4
     assert len([w for w in caught if issubclass(w.category, parmap.PicklingWarning)]) == 1
+
+
+def _local_point_class() -> type:
+    class LocalPoint:
+        def __init__(self, x: int) -> None:
+            self.x = x
+
+    return LocalPoint
+
+
+def _slow_x(point: object) -> int:
+    import time
+
+    time.sleep(0.3)  # slow enough that workers take over after the first item
+    return point.x  # type: ignore[attr-defined, no-any-return]
+
+
+def test_items_run_in_the_caller_are_named_beside_the_first_unshippable_one() -> None:
+    point = _local_point_class()
+    with pytest.raises(parmap.UnpicklableError) as caught:
+        parmap.parallel_map(
+            _slow_x, [point(0), point(1)], serializer="pickle", workers=2, start_method="fork"
+        )
+    error = caught.value
+    assert str(error).startswith("cannot send item 1 to the workers: it contains the class")
+    assert error.__notes__ == [
+        "parmap: item 0 ran in the caller before work went to the workers, so it was never "
+        "pickled; it may hold the same kind of object"
+    ]
+    assert error.__context__ is None or error.__suppress_context__, "explained once"
+
+
+def test_check_false_error_prints_once() -> None:
+    import traceback
+
+    with pytest.raises(parmap.UnpicklableError) as caught:
+        parmap.parallel_map(
+            helpers.identity,
+            [threading.Lock()],
+            serializer="pickle",
+            check=False,
+            workers=2,
+            start_method="fork",
+            inline=False,
+        )
+    text = "".join(traceback.format_exception(caught.value))
+    assert "During handling of the above exception" not in text
+    assert "ItemNotShipped" not in text
