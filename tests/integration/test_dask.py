@@ -218,3 +218,48 @@ def test_wordcount_example_same_on_processes_and_dask(client: Any, tmp_path: pat
     )
     assert on_dask == on_processes
     assert on_dask["alpha"] == sum(range(1, 13))
+
+
+MAIN_EXCEPTION_ON_DASK = textwrap.dedent(
+    """
+    import distributed, parmap
+
+    class ParseError(Exception):
+        pass
+
+    def parse(x):
+        if x == 3:
+            raise ParseError(f"cannot parse {x}")
+        return x
+
+    if __name__ == "__main__":
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                           dashboard_address=None, host="127.0.0.1",
+                                           scheduler_kwargs={"dashboard_address": ":0"})
+        with distributed.Client(cluster, set_as_default=False) as client:
+            try:
+                parmap.parallel_map(parse, range(6), backend=client, inline=False)
+            except ParseError as exc:
+                print("caught", exc)
+        cluster.close()
+    """
+)
+
+
+@pytest.mark.dask
+@pytest.mark.timeout(120)
+def test_an_exception_class_of_main_comes_back_as_itself(tmp_path: pathlib.Path) -> None:
+    pytest.importorskip("distributed")
+    script = tmp_path / "main_exception.py"
+    script.write_text(MAIN_EXCEPTION_ON_DASK)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "caught cannot parse 3"
