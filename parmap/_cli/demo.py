@@ -145,10 +145,12 @@ def _resume(files: list[str]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(child.pid, signal.SIGKILL)
             _, errors = child.communicate(timeout=10)
-        last = errors.strip().splitlines()[-1:] or ["(no message)"]
+        # The interrupted script's last words: KeyboardInterrupt, and what the cache kept.
+        said = [line for line in errors.strip().splitlines()[-2:] if line] or ["(no message)"]
         kept = parmap.Cache(directory).info().entries
+        shown = "".join(f"\n     {line}" for line in said)
         _say(
-            f"   Ctrl-C after {waited:.1f} s ({last[0]});\n"
+            f"   Ctrl-C after {waited:.1f} s; the interrupted run said:{shown}\n"
             f"   {kept} of {len(files)} results were already on disk"
         )
         started = time.perf_counter()
