@@ -31,7 +31,6 @@ from parmap._options import MapOptions, options_help, parse_options
 from parmap._run.arguments import iterate, length_of
 from parmap._run.reduce_chunk import Chunk, ChunkReducer, Partial, Skipped
 from parmap._transport.messages import Failure
-from parmap._transport.remote import NOTE_PREFIX
 from parmap.errors import WorkerDiedError
 
 R = TypeVar("R")
@@ -244,17 +243,6 @@ def _relabel(exc: BaseException, size: int) -> None:
             f"{first + size - 1} of the input, mapped and reduced together in one worker"
         )
         return
-    notes = getattr(exc, "__notes__", None)
-    if not notes:
-        return
-    mine = [n for n in notes if n.startswith(NOTE_PREFIX) and n.endswith(("mapper", "reducer"))]
-    engine = [n for n in notes if n.startswith(NOTE_PREFIX) and n not in mine]
-    if not mine or not engine:
-        return
-    notes.remove(engine[-1])
-    where = engine[-1].rpartition(")")[2]  # " in worker pid N", or nothing
-    if where:
-        notes[notes.index(mine[-1])] = mine[-1] + "," + where
 
 
 def _warn_skipped(skipped: list[Skipped]) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from parmap._names import short_repr
-from parmap._transport.remote import NOTE_PREFIX
+from parmap._transport.remote import mark_inner_item
 
 #: A chunk travels as ``(index of its first item, its items)``.
 Chunk = tuple[int, Sequence[Any]]
@@ -121,7 +121,7 @@ class ChunkReducer:
                 value = self.reducer(value, mapped) if count or self.seeded else mapped
             except Exception as exc:
                 if not self.skip:
-                    exc.add_note(_note(index, item, role))
+                    mark_inner_item(exc, index=index, item=item, role=role)
                     raise
                 skipped.append(Skipped(index, short_repr(item), _describe(exc)))
                 continue
@@ -137,10 +137,6 @@ class ChunkReducer:
             except self.retry_on:
                 continue
         return self.mapper(item)
-
-
-def _note(index: int, item: Any, role: str) -> str:
-    return f"{NOTE_PREFIX}{index} ({short_repr(item)}) in the {role}"
 
 
 def _describe(exc: BaseException) -> str:

@@ -60,12 +60,29 @@ def rebuild(failure: RemoteFailure, /) -> BaseException:
     return exc
 
 
-#: How the note naming a failed item begins (map_reduce rewrites it for its chunks).
+#: How the note naming a failed item begins.
 NOTE_PREFIX = "parmap: raised by item "
+
+#: The attribute by which code running inside one item names the item really at
+#: fault (map_reduce's chunk of items): ``(index, short repr, role)``, which the
+#: note then names instead of the chunk.
+INNER_ITEM = "_parmap_inner_item"
+
+
+def mark_inner_item(exc: BaseException, /, *, index: int, item: Any, role: str) -> None:
+    """Record on ``exc`` which item of a chunk raised it, and in what (``"mapper"``)."""
+    setattr(exc, INNER_ITEM, (index, short_repr(item), role))
 
 
 def annotate(exc: BaseException, /, *, index: int, item: Any, pid: int | None) -> BaseException:
     """Add the note naming the item (and the worker) to an exception from the function."""
-    where = f" in worker pid {pid}" if pid is not None and pid != os.getpid() else ""
+    worker = f"in worker pid {pid}" if pid is not None and pid != os.getpid() else ""
+    inner = getattr(exc, INNER_ITEM, None)
+    if isinstance(inner, tuple) and len(inner) == 3:
+        index, shown, role = inner
+        where = f", {worker}" if worker else ""
+        exc.add_note(f"{NOTE_PREFIX}{index} ({shown}) in the {role}{where}")
+        return exc
+    where = f" {worker}" if worker else ""
     exc.add_note(f"{NOTE_PREFIX}{index} ({short_repr(item)}){where}")
     return exc
