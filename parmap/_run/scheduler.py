@@ -66,12 +66,12 @@ _PROBE_SECONDS = 0.002
 def _ran_here_note(count: int, /) -> str:
     if count == 1:
         return (
-            "parmap: item 0 ran in the caller before work went to the workers, so it was "
-            "never pickled; it may hold the same kind of object"
+            "parmap: an earlier item ran in the caller, where nothing is pickled; it may "
+            "hold the same kind of object"
         )
     return (
-        f"parmap: items 0 to {count - 1} ran in the caller before work went to the workers, "
-        "so they were never pickled; they may hold the same kind of object"
+        f"parmap: {count} earlier items ran in the caller, where nothing is pickled; they "
+        "may hold the same kind of object"
     )
 
 
@@ -151,6 +151,8 @@ class Scheduler:
         try:
             if inline and self._warm_up:
                 self._session.prestart()
+            if inline:
+                self._hand_out_first_items()
             while True:
                 for block in self._drain():
                     if isinstance(block, _End):
@@ -163,6 +165,9 @@ class Scheduler:
                     break
                 if inline:
                     inline = self._inline_step()
+                    if self._tasks:  # the first items, handed to warm workers
+                        for event in self._session.poll(0):
+                            self._handle(event)
                     continue
                 self._fill()
                 if self._tasks:
@@ -186,6 +191,27 @@ class Scheduler:
                 RuntimeWarning,
                 stacklevel=caller_stacklevel(),
             )
+
+    def _hand_out_first_items(self) -> None:
+        """Give warm workers an item each at once, while the caller times the next ones.
+
+        Warm workers would otherwise wait while the caller measures the first
+        items; a job that turns out tiny still finishes in the caller.
+        """
+        ready = self._session.ready_workers()
+        if ready <= 0 or self._options.chunksize is not None:
+            return
+        self._read_more(ready)
+        for _ in range(ready):
+            if not self._input.pending:
+                return
+            segment = self._input.pending.popleft()
+            if len(segment.args) > 1:
+                rest = Segment(segment.start + 1, segment.args[1:])
+                self._input.pending.appendleft(rest)
+                segment = Segment(segment.start, segment.args[:1])
+            if not self._submit(segment, or_run_here=True):
+                return
 
     def _ended(self) -> None:
         """The results ended early (StopIteration): stop what is still running."""
@@ -356,23 +382,36 @@ class Scheduler:
             if not segment.single and len(segment.args) > size:
                 self._input.pending.appendleft(Segment(segment.start + size, segment.args[size:]))
                 segment = Segment(segment.start, segment.args[:size])
-            task = Task(next(self._task_ids), segment.start, segment.args)
-            self._tasks[task.task_id] = _Running(task)
-            try:
-                session.submit(task)
-            except ItemNotShipped as refused:
-                # The task never left: the bad item fails (as on_error says),
-                # the others go back to be sent without it.
-                del self._tasks[task.task_id]
-                cut = refused.index - task.start
-                after = Segment(refused.index + 1, task.args[cut + 1 :])
-                before = Segment(task.start, task.args[:cut])
-                self._input.send_back([part for part in (before, after) if part.args])
-                item = task.args[cut]
-                if self._ran_here and not self._told_ran_here:
-                    self._told_ran_here = True
-                    refused.error.add_note(_ran_here_note(self._ran_here))
-                self._fail(refused.index, item, refused.error, pid=None, annotate=False)
+            self._submit(segment)
+
+    def _submit(self, segment: Segment, /, *, or_run_here: bool = False) -> bool:
+        """Send a segment as a task; False if an item cannot be pickled.
+
+        With ``or_run_here`` such a segment goes back to be run in the caller,
+        where nothing is pickled; otherwise the item fails as ``on_error`` says.
+        """
+        task = Task(next(self._task_ids), segment.start, segment.args)
+        self._tasks[task.task_id] = _Running(task)
+        try:
+            self._session.submit(task)
+        except ItemNotShipped as refused:
+            del self._tasks[task.task_id]
+            if or_run_here:
+                self._input.send_back([segment])
+                return False
+            # The task never left: the bad item fails (as on_error says),
+            # the others go back to be sent without it.
+            cut = refused.index - task.start
+            after = Segment(refused.index + 1, task.args[cut + 1 :])
+            before = Segment(task.start, task.args[:cut])
+            self._input.send_back([part for part in (before, after) if part.args])
+            item = task.args[cut]
+            if self._ran_here and not self._told_ran_here:
+                self._told_ran_here = True
+                refused.error.add_note(_ran_here_note(self._ran_here))
+            self._fail(refused.index, item, refused.error, pid=None, annotate=False)
+            return False
+        return True
 
     def _handle(self, event: Event) -> None:
         if isinstance(event, Results):

@@ -51,6 +51,10 @@ class Session(abc.ABC):
         """Whether workers were started and none is ready yet (the caller keeps working)."""
         return False
 
+    def ready_workers(self) -> int:
+        """How many workers are ready now, idle or not (0 where the backend cannot say)."""
+        return 0
+
     @abc.abstractmethod
     def submit(self, task: Task, /) -> None:
         """Start running ``task``; never blocks for long.

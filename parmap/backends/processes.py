@@ -92,6 +92,9 @@ class ProcessSession(Session):
     def starting(self) -> bool:
         return self._prestarted and self._pool.ready() == 0
 
+    def ready_workers(self) -> int:
+        return self._pool.ready()
+
     def _check_open(self) -> None:
         if self._pool.closed:
             raise RuntimeError(

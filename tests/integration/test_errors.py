@@ -174,8 +174,8 @@ def test_items_run_in_the_caller_are_named_beside_the_first_unshippable_one() ->
     error = caught.value
     assert str(error).startswith("cannot send item 1 to the workers: it contains the class")
     assert error.__notes__ == [
-        "parmap: item 0 ran in the caller before work went to the workers, so it was never "
-        "pickled; it may hold the same kind of object"
+        "parmap: an earlier item ran in the caller, where nothing is pickled; it may hold "
+        "the same kind of object"
     ]
     assert error.__context__ is None or error.__suppress_context__, "explained once"
 

@@ -208,3 +208,22 @@ def test_an_unused_worker_exits_by_itself_and_is_replaced() -> None:
     assert [x for x, _ in again] == list(range(6))
     assert _pids(again).isdisjoint(first)
     assert os.getpid() not in _pids(again)
+
+
+def test_warm_workers_take_the_first_items_while_the_caller_times_the_next() -> None:
+    import os
+
+    options = {"workers": 2, "start_method": "fork"}
+    parmap.parallel_map(helpers.nap_pid, range(8), **options, inline=False)  # warm up
+    got = parmap.parallel_map(helpers.nap_pid, range(16), **options)
+    assert [x for x, _ in got] == list(range(16))
+    assert os.getpid() not in {pid for _, pid in got[:2]}, "the warm workers start at once"
+
+
+def test_a_small_job_of_unpicklable_items_still_runs_in_the_caller_when_warm() -> None:
+    import threading
+
+    options = {"workers": 2, "start_method": "fork", "serializer": "pickle"}
+    parmap.parallel_map(helpers.square, range(8), **options, inline=False)  # warm up
+    locks = [threading.Lock() for _ in range(3)]
+    assert parmap.parallel_map(helpers.identity, locks, **options) == locks
