@@ -204,7 +204,10 @@ class Contender:
 
 _MP = ("multiprocessing.pool",)
 _PPE = ("concurrent.futures.process",)
-_PARMAP = ("parmap",)
+# parmap loads its names on first use: importing parmap._api loads what parallel_map runs
+# on (the scheduler, the processes backend, multiprocessing), as `import multiprocessing`
+# does for Pool.map, so that no library's import is inside the clock.
+_PARMAP = ("parmap", "parmap._api")
 
 CONTENDERS: dict[str, Contender] = {
     c.name: c
