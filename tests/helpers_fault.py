@@ -217,3 +217,11 @@ def record_pid_then_hold_the_gil(x: int, directory: str) -> int:
     with open(os.path.join(directory, f"pid-{os.getpid()}"), "w"):
         pass
     return sum(range(10**12)) + x
+
+
+def close_my_pipes_on(x: int, bad: int = 2) -> int:
+    """On ``bad``, closes every descriptor the worker holds past stdio (its pipe included)."""
+    if x == bad:
+        os.closerange(3, 4096)
+        time.sleep(5)
+    return x

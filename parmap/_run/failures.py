@@ -34,11 +34,16 @@ def _how(exitcode: int | None) -> tuple[str, str]:
             name = f"signal {-exitcode}"
         cause = _CAUSES.get(-exitcode) or "a signal sent by the system or another process"
         return f"was killed by {name} (exit code {exitcode})", cause
-    return (
-        f"exited with code {exitcode}",
+    cause = (
         "the function (or a library it called) ended the process with os._exit(), or a "
-        "thread called sys.exit()",
+        "thread called sys.exit()"
     )
+    if exitcode == 0:
+        # A worker leaves its loop quietly when its pipe to the caller closes.
+        cause += (
+            ", or it closed the worker's pipe to the caller (closing descriptors it did not open)"
+        )
+    return f"exited with code {exitcode}", cause
 
 
 def start_failed(event: WorkerLost, /) -> BaseException:

@@ -48,6 +48,11 @@ from parmap.errors import WorkerStartError
 __all__ = ["ProcessBackend", "ProcessSession", "default_start_method"]
 
 _SETUP_FAILED = "while setting up a worker (loading the function or running the initializer)"
+_PIPE_LOST = (
+    "its pipe to the caller was closed while it ran (the function closed file descriptors "
+    "it did not open, e.g. os.closerange(), or a library daemonized the process); parmap "
+    "stopped it"
+)
 
 
 class ProcessSession(Session):
@@ -212,6 +217,9 @@ class ProcessSession(Session):
         if not timed_out:
             self._read(worker, events)  # results it sent before it died
         index = int(worker.current[0])
+        # A worker still alive here lost its pipe, not its life: the kill that
+        # follows is parmap's, not the system's.
+        cut_off = not timed_out and not worker.exited()
         worker.kill()
         self._pool.replace(worker)
         if not worker.tasks:
@@ -222,9 +230,10 @@ class ProcessSession(Session):
             WorkerLost(
                 list(worker.tasks),
                 index if index >= 0 else None,
-                worker.process.exitcode,
+                None if cut_off else worker.process.exitcode,
                 worker.pid,
                 timed_out=timed_out,
+                detail=_PIPE_LOST if cut_off else "",
                 started=worker.ready,
                 start_method=self._pool.start_method,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 
 import pytest
@@ -108,3 +109,22 @@ def test_workers_holding_the_gil_die_with_a_killed_caller(tmp_path, start_method
         for path in tmp_path.glob("pid-*"):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(path.name.removeprefix("pid-")), signal.SIGKILL)
+
+
+@pytest.mark.timeout(60)
+def test_a_worker_that_loses_its_pipe_is_not_reported_as_killed_by_the_system() -> None:
+    for _ in range(3):  # the same words every time, whatever the timing
+        with pytest.raises(parmap.WorkerDiedError) as caught:
+            parmap.parallel_map(
+                helpers_fault.close_my_pipes_on,
+                range(4),
+                workers=2,
+                start_method="fork",
+                inline=False,
+                chunksize=1,
+            )
+        text = str(caught.value)
+        assert re.match(r"^a worker \(pid \d+\) ended while running item 2 \(2\)\.\n", text)
+        assert "Likely cause: its pipe to the caller was closed while it ran" in text
+        assert "OOM" not in text
+        assert "os._exit" not in text
