@@ -11,14 +11,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator
 from typing import Any
 
-
-def square(x: int) -> int:
-    return x * x
-
-
-def add(a: Any, b: Any) -> Any:
-    return a + b
-
+from tests.helpers import add, square  # noqa: F401 - one definition, used by name here too
 
 SQUARE_LAMBDA = lambda x: x * x  # noqa: E731 - a module-level lambda: pickle cannot name it
 

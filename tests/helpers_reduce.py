@@ -7,13 +7,7 @@ import time
 import uuid
 from typing import Any
 
-
-def square(x: int) -> int:
-    return x * x
-
-
-def add(a: Any, b: Any) -> Any:
-    return a + b
+from tests.helpers import add, exit_on, fail_on, pid_of, slow_square, square  # noqa: F401 - one definition, used by name here too
 
 
 def as_list(x: Any) -> list[Any]:
@@ -41,20 +35,8 @@ def merge_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     return merged
 
 
-def fail_on(x: int, bad: int = 3) -> int:
-    if x == bad:
-        raise ValueError(f"bad item {x}")
-    return x
-
-
 def fail_on37(x: int) -> int:
     return fail_on(x, 37)
-
-
-def exit_on(x: int, bad: int = 2) -> int:
-    if x == bad:
-        os._exit(3)
-    return x
 
 
 def recorded(x: int, directory: str, bad: int | None = None) -> int:
@@ -81,15 +63,6 @@ def note_pid(directory: str) -> None:
     """An initializer: one marker file per call, named after the process."""
     with open(os.path.join(directory, f"init-{os.getpid()}-{uuid.uuid4().hex}"), "w"):
         pass
-
-
-def pid_of(_: Any) -> int:
-    return os.getpid()
-
-
-def slow_square(x: int) -> int:
-    time.sleep(0.01)
-    return x * x
 
 
 def big(x: int) -> list[float]:

@@ -48,6 +48,8 @@ from parmap.errors import WorkerStartError
 __all__ = ["ProcessBackend", "ProcessSession", "default_start_method"]
 
 _SETUP_FAILED = "while setting up a worker (loading the function or running the initializer)"
+#: Seconds a worker whose pipe broke gets to finish dying before it counts as alive.
+_DYING_GRACE = 0.5
 _PIPE_LOST = (
     "its pipe to the caller was closed while it ran (the function closed file descriptors "
     "it did not open, e.g. os.closerange(), or a library daemonized the process); parmap "
@@ -218,8 +220,15 @@ class ProcessSession(Session):
             self._read(worker, events)  # results it sent before it died
         index = int(worker.current[0])
         # A worker still alive here lost its pipe, not its life: the kill that
-        # follows is parmap's, not the system's.
+        # follows is parmap's, not the system's. A dying process closes its pipe
+        # a moment before it can be reaped: give it that moment first.
         cut_off = not timed_out and not worker.exited()
+        deadline = time.monotonic() + _DYING_GRACE
+        while cut_off and time.monotonic() < deadline:
+            # Polled, not join(): a worker that closed its descriptors closed its
+            # sentinel too, and join() would then wait for it to end.
+            time.sleep(0.01)
+            cut_off = not worker.exited()
         worker.kill()
         self._pool.replace(worker)
         if not worker.tasks:
