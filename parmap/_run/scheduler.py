@@ -149,10 +149,12 @@ class Scheduler:
             options.inline is True or (options.inline is None and options.on_error == "raise")
         )
         try:
+            if inline:
+                # Workers already warm get an item each; those started now for this
+                # run are not waited for (the caller works meanwhile).
+                self._hand_out_first_items()
             if inline and self._warm_up:
                 self._session.prestart()
-            if inline:
-                self._hand_out_first_items()
             while True:
                 for block in self._drain():
                     if isinstance(block, _End):
@@ -339,11 +341,6 @@ class Scheduler:
         self._sizer.observe(clock() - started, len(results))
         self._ran_here += len(results)
         self._finish(segment.start, results)
-        # Running the rest here beats starting workers when it costs less than
-        # their start-up plus what the other workers would have taken off us.
-        workers = max(2, self._sizer.workers)
-        overhead = self._session.startup_cost + 0.002
-        worth = overhead * workers / (workers - 1)
         per_item = self._sizer.per_item or 0.0
         if clock() - self._began < _PROBE_SECONDS:
             # Too little measured yet to trust (the first calls cost more).
@@ -355,6 +352,12 @@ class Scheduler:
             # and hand over as soon as one is ready.
             self._batch = max(1, min(_INLINE_BATCH, int(_WAIT_SLICE / max(per_item, 1e-9))))
             return True
+        # Running the rest here beats starting workers when it costs less than
+        # their start-up plus what the other workers would have taken off us
+        # (asked after starting(): workers that became ready cost nothing more).
+        workers = max(2, self._sizer.workers)
+        overhead = self._session.startup_cost + 0.002
+        worth = overhead * workers / (workers - 1)
         if remaining is not None:
             if per_item * remaining > worth:
                 return False  # workers will pay off: do not keep a core idle

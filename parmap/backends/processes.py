@@ -97,7 +97,12 @@ class ProcessSession(Session):
         self._prestarted = missing
 
     def starting(self) -> bool:
-        return self._prestarted and self._pool.ready() == 0
+        if not self._prestarted:
+            return False
+        if self._pool.ready() == 0:
+            return True
+        self.startup_cost = 0.0  # started and ready: nothing more to pay before results
+        return False
 
     def ready_workers(self) -> int:
         return self._pool.ready()
