@@ -44,6 +44,17 @@ def resolve_backend(options: Options, /) -> tuple[Backend, bool]:
     return create(backend, options), True
 
 
+def _shared_backend(options: Options) -> Backend | None:
+    """The shared backend a run with these options takes, if it takes one."""
+    if options.backend != "processes" or not _reuses(options):
+        return None
+    from parmap.backends import _shared, usable_cpus
+    from parmap.backends.processes import default_start_method
+
+    workers = options.workers or usable_cpus()
+    return _shared.SHARED.peek(workers, options.start_method or default_start_method())
+
+
 def _reuses(options: Options) -> bool:
     """Whether the run takes warm workers shared across runs (see parmap.backends._shared)."""
     if options.initializer is not None:
@@ -138,9 +149,13 @@ def _run(
 ) -> Iterator[list[Any]]:
     """Yield blocks of results (lists); closes what the run opened, however it ends."""
     backend, owned = resolve_backend(opts)
-    # Workers of a backend kept across runs start at once, in the background:
-    # they serve this run once ready, and the next runs in any case.
-    warm_up = not owned and isinstance(backend, ProcessBackend)
+    # Workers of a backend kept across runs start in the background while the
+    # caller works: they serve this run once ready, and the next runs in any case.
+    warm_up = "no"
+    if not owned and isinstance(backend, ProcessBackend):
+        # A backend the caller holds starts its workers at once; the shared one
+        # once the run has shown it is more than a few milliseconds of work.
+        warm_up = "when worth" if backend is _shared_backend(opts) else "now"
     cache = None
     if opts.cache is not None:
         from parmap.cache import as_cache

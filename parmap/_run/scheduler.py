@@ -57,6 +57,8 @@ class _End:
 _POLL_SECONDS = 0.25
 #: The most items the caller runs in one go before it yields their results.
 _INLINE_BATCH = 4096
+#: Shared workers start once a run has at least this many seconds of work ahead.
+_WARM_UP_SECONDS = 0.02
 #: While workers start, the caller runs items in slices of about this many seconds.
 _WAIT_SLICE = 0.005
 #: The caller measures items for at least this long before it trusts the estimate.
@@ -114,7 +116,7 @@ class Scheduler:
         workers: int,
         cache: Any,
         progress: Progress,
-        warm_up: bool = False,
+        warm_up: str = "no",
     ) -> None:
         self._job, self._session, self._options = job, session, options
         self._input = Input(arguments, total, job.star, cache)
@@ -153,8 +155,9 @@ class Scheduler:
                 # Workers already warm get an item each; those started now for this
                 # run are not waited for (the caller works meanwhile).
                 self._hand_out_first_items()
-            if inline and self._warm_up:
+            if inline and self._warm_up == "now":
                 self._session.prestart()
+                self._warm_up = "no"
             while True:
                 for block in self._drain():
                     if isinstance(block, _End):
@@ -347,6 +350,13 @@ class Scheduler:
             self._batch = min(self._batch * 2, _INLINE_BATCH)
             return True
         remaining = self._input.remaining()
+        if self._warm_up == "when worth":
+            # Workers kept across runs start once the work ahead is more than a
+            # few milliseconds: a tiny job never pays for starting them.
+            ahead = per_item * remaining if remaining is not None else clock() - self._began
+            if ahead > _WARM_UP_SECONDS:
+                self._warm_up = "no"
+                self._session.prestart()
         if self._session.starting():
             # Workers are on their way: keep working here, a few ms at a time,
             # and hand over as soon as one is ready.

@@ -68,6 +68,11 @@ class SharedBackends:
                 self._backends[key] = backend
             return backend
 
+    def peek(self, workers: int, start_method: str) -> ProcessBackend | None:
+        """The shared backend for those settings if there is one (nothing is made)."""
+        with self._lock:
+            return self._backends.get((start_method, workers))
+
     def close_idle(self, seconds: float, /) -> None:
         """Close the backends that no run has used for ``seconds``."""
         now = time.monotonic()

@@ -55,11 +55,15 @@ def test_the_environment_variable_turns_reuse_off(monkeypatch: pytest.MonkeyPatc
     assert first.isdisjoint(second)
 
 
-def test_a_small_call_leaves_warm_workers_for_the_next() -> None:
-    # Two items run in the caller, but the workers it started meanwhile stay.
+def test_a_tiny_call_starts_no_worker_and_a_longer_one_leaves_them_warm() -> None:
+    import os
+
     options = {"workers": 2, "start_method": "spawn"}
     assert parmap.parallel_map(helpers.square, [1, 2], **options) == [1, 4]
     backend = SHARED.get(2, "spawn")
+    assert backend.processes == [], "a job of microseconds never pays for workers"
+    # About 60 ms of work: the caller starts the shared workers while it works.
+    parmap.parallel_map(helpers.nap_pid, range(6), **options)
     assert len(backend.processes) == 2
     deadline = time.monotonic() + 20
     while backend._pool.ready() < 2:  # they finish starting on their own
@@ -67,7 +71,7 @@ def test_a_small_call_leaves_warm_workers_for_the_next() -> None:
         time.sleep(0.02)
     got = parmap.parallel_map(helpers.nap_pid, range(8), **options)
     assert [x for x, _ in got] == list(range(8))
-    assert _pids(got) - {__import__("os").getpid()} <= set(backend.processes)
+    assert _pids(got) - {os.getpid()} <= set(backend.processes)
 
 
 def test_a_held_backend_gets_warm_from_small_calls() -> None:
