@@ -6,6 +6,7 @@ import signal
 from typing import Any
 
 from parmap._names import short_repr
+from parmap._run.input import Segment
 from parmap._transport import remote as _remote
 from parmap._transport.messages import Fatal, RemoteFailure, WorkerLost
 from parmap.backends._startup import died_starting
@@ -44,6 +45,48 @@ def _how(exitcode: int | None) -> tuple[str, str]:
             ", or it closed the worker's pipe to the caller (closing descriptors it did not open)"
         )
     return f"exited with code {exitcode}", cause
+
+
+def triage(
+    event: WorkerLost, unreported: list[Segment | None], /
+) -> tuple[list[Segment], list[tuple[int, Any]]]:
+    """Sort out the items a lost worker held: what runs again, and which item is to blame.
+
+    Args:
+        event: the loss.
+        unreported: for each task of ``event.task_ids``, its items not yet
+            reported (None where the run no longer holds that task).
+
+    Returns:
+        The segments to run again (an item of unknown guilt alone), and the
+        ``(index, item)`` the worker was running when it died, if known.
+    """
+    requeue: list[Segment] = []
+    blamed: list[tuple[int, Any]] = []
+    for position, segment in enumerate(unreported):
+        if segment is None:
+            continue
+        first, args = segment.start, segment.args
+        culprit = event.index
+        if culprit is None and position == 0 and len(args) == 1:
+            culprit = first  # the task it was running held only this item
+        if culprit is not None and not first <= culprit < first + len(args):
+            requeue.append(Segment(first, args))  # queued behind: blameless
+            continue
+        if culprit is None and position > 0:
+            requeue.append(Segment(first, args))
+            continue
+        if culprit is None:
+            # Which item killed the worker is unknown: run each alone.
+            requeue.extend(Segment(first + i, [a], single=True) for i, a in enumerate(args))
+            continue
+        cut = culprit - first
+        if cut:
+            requeue.append(Segment(first, args[:cut]))
+        if args[cut + 1 :]:
+            requeue.append(Segment(culprit + 1, args[cut + 1 :]))
+        blamed.append((culprit, args[cut]))
+    return requeue, blamed
 
 
 def start_failed(event: WorkerLost, /) -> BaseException:

@@ -480,33 +480,18 @@ class Scheduler:
         if not event.started:
             # Every worker would fail the same way: no item is to blame.
             raise _failures.start_failed(event)
-        requeue: list[Segment] = []
-        for position, task_id in enumerate(event.task_ids):
+        unreported: list[Segment | None] = []
+        for task_id in event.task_ids:
             running = self._tasks.pop(task_id, None)
             if running is None:
+                unreported.append(None)
                 continue
-            first = running.task.start + running.reported
-            args = running.task.args[running.reported :]
-            culprit = event.index
-            if culprit is None and position == 0 and len(args) == 1:
-                culprit = first  # the task it was running held only this item
-            if culprit is not None and not first <= culprit < first + len(args):
-                requeue.append(Segment(first, args))  # queued behind: blameless
-                continue
-            if culprit is None and position > 0:
-                requeue.append(Segment(first, args))
-                continue
-            if culprit is None:
-                # Which item killed the worker is unknown: run each alone.
-                requeue.extend(Segment(first + i, [a], single=True) for i, a in enumerate(args))
-                continue
-            cut = culprit - first
-            if cut:
-                requeue.append(Segment(first, args[:cut]))
-            if args[cut + 1 :]:
-                requeue.append(Segment(culprit + 1, args[cut + 1 :]))
-            error = _failures.lost(event, culprit, args[cut], self._job.timeout)
-            self._fail(culprit, args[cut], error, pid=event.pid, annotate=False)
+            task, done = running.task, running.reported
+            unreported.append(Segment(task.start + done, task.args[done:]))
+        requeue, blamed = _failures.triage(event, unreported)
+        for culprit, item in blamed:
+            error = _failures.lost(event, culprit, item, self._job.timeout)
+            self._fail(culprit, item, error, pid=event.pid, annotate=False)
         self._input.send_back(requeue)
 
     # -- outcomes --------------------------------------------------------------------

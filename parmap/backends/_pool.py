@@ -98,6 +98,27 @@ def _parent_for_death_signal(ctx: Any) -> int | None:
     return os.getpid()
 
 
+def default_start_method() -> str:
+    """The start method the platform (or the caller's own configuration) makes the default."""
+    # multiprocess's configuration first: a program that set its start method
+    # there expects it for every pool it starts.
+    for name in ("multiprocess", "multiprocessing"):
+        module = sys.modules.get(name)
+        if module is not None:
+            method = module.get_start_method(allow_none=True)
+            if method:
+                return str(method)
+    if str(sys.platform).startswith("linux"):  # str(): decided at run time, not by mypy
+        # Python 3.14 made forkserver the default on Linux.
+        return "fork" if _python() < (3, 14) else "forkserver"
+    return "spawn"
+
+
+def _python() -> tuple[int, int]:
+    major, minor = sys.version_info[:2]
+    return major, minor
+
+
 def _specs() -> dict[str, Any]:
     return {name: getattr(module, "__spec__", None) for name, module in list(sys.modules.items())}
 

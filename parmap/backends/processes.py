@@ -28,7 +28,6 @@ import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -42,7 +41,7 @@ from parmap._transport import worker as _worker
 from parmap._transport.buffers import Spill
 from parmap._transport.messages import Event, Fatal, Job, Results, Task, WorkerLost
 from parmap.backends._base import Backend, Session
-from parmap.backends._pool import Pool, Worker
+from parmap.backends._pool import Pool, Worker, default_start_method
 from parmap.errors import WorkerStartError
 
 __all__ = ["ProcessBackend", "ProcessSession", "default_start_method"]
@@ -284,27 +283,6 @@ class ProcessSession(Session):
         release, self._release = self._release, None
         if release is not None:
             release(self)
-
-
-def default_start_method() -> str:
-    """The start method the platform (or the caller's own configuration) makes the default."""
-    # multiprocess's configuration first: a program that set its start method
-    # there expects it for every pool it starts.
-    for name in ("multiprocess", "multiprocessing"):
-        module = sys.modules.get(name)
-        if module is not None:
-            method = module.get_start_method(allow_none=True)
-            if method:
-                return str(method)
-    if str(sys.platform).startswith("linux"):  # str(): decided at run time, not by mypy
-        # Python 3.14 made forkserver the default on Linux.
-        return "fork" if _python() < (3, 14) else "forkserver"
-    return "spawn"
-
-
-def _python() -> tuple[int, int]:
-    major, minor = sys.version_info[:2]
-    return major, minor
 
 
 class ProcessBackend(Backend):
